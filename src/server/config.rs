@@ -1,0 +1,90 @@
+//! Server configuration from command-line flags and environment variables (clap), with defaults that work
+//! on one machine.
+
+use clap::Parser;
+use std::net::SocketAddr;
+
+/// Every setting of the server. Each flag has an environment variable; flags win over variables.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "onair", version, about = "Live video platform: live shopping, proctoring and video rooms")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "ONAIR_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: SocketAddr,
+
+    /// PostgreSQL URL. The database is created if missing and migrated at start-up.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/onair")]
+    pub database_url: String,
+
+    /// Most connections in the database pool.
+    #[arg(long, env = "ONAIR_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Origins (scheme://host[:port]) allowed to open `/ws` and to call server functions cross-site,
+    /// comma-separated. Default: `http://<bind>` and `http://localhost:<port>`.
+    #[arg(long, env = "ONAIR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// ICE server URLs handed to browsers (`stun:host:port`, `turn:host:port?transport=udp`),
+    /// comma-separated. Default: none, which works when all peers share one network.
+    #[arg(long, env = "ONAIR_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+
+    /// Folder with the built site (`pkg/` with the WASM, JS and CSS, plus public assets).
+    #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+
+    /// Create the demo accounts (and later the demo content) at start-up, and print their logins.
+    #[arg(long, env = "ONAIR_DEMO")]
+    pub demo: bool,
+
+    /// Mark the session cookie `Secure` (set this when serving over HTTPS).
+    #[arg(long, env = "ONAIR_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "ONAIR_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// Interval between WebSocket pings, in milliseconds.
+    #[arg(long, env = "ONAIR_WS_PING_INTERVAL_MS", default_value_t = 15_000)]
+    pub ws_ping_interval_ms: u64,
+
+    /// A socket that sends nothing (not even a pong) for this long is dropped, in milliseconds.
+    #[arg(long, env = "ONAIR_WS_IDLE_TIMEOUT_MS", default_value_t = 40_000)]
+    pub ws_idle_timeout_ms: u64,
+
+    /// Messages a connection's send queue holds before a slow reader is disconnected.
+    #[arg(long, env = "ONAIR_WS_SEND_QUEUE", default_value_t = 256)]
+    pub ws_send_queue: usize,
+
+    /// Log-in attempts allowed per client IP address per minute.
+    #[arg(long, env = "ONAIR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+}
+
+impl Config {
+    /// Configuration from the process's flags and environment (after loading `.env` if present).
+    pub fn from_env_and_args() -> Self {
+        let _ = dotenvy::dotenv();
+        Self::parse()
+    }
+
+    /// Defaults for tests: bind to an ephemeral port and use `database_url`.
+    pub fn for_tests(database_url: &str) -> Self {
+        Self::parse_from(["onair", "--bind", "127.0.0.1:0", "--database-url", database_url])
+    }
+
+    /// The allowed origins, with the defaults filled in for `bind` (the actual bound address).
+    pub fn origins_for(&self, bound: SocketAddr) -> Vec<String> {
+        if !self.allowed_origins.is_empty() {
+            return self.allowed_origins.iter().map(|o| o.trim().trim_end_matches('/').to_string()).collect();
+        }
+        let port = bound.port();
+        let mut origins = vec![format!("http://{bound}"), format!("http://localhost:{port}")];
+        if bound.ip().is_unspecified() {
+            origins.push(format!("http://127.0.0.1:{port}"));
+        }
+        origins
+    }
+}

@@ -1,0 +1,195 @@
+//! Server start-up: database (create, migrate), session store, router with layers, graceful shutdown.
+
+pub mod config;
+pub mod demo;
+pub mod state;
+
+use crate::app::{shell, App};
+use crate::auth::backend::Backend;
+use crate::server::config::Config;
+use crate::server::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgPool, Postgres};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// Errors that stop the server from starting.
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens the database named in `url`, creating it first if it does not exist, and applies migrations.
+pub async fn connect_database(url: &str, max_connections: u32) -> Result<PgPool, StartError> {
+    if !Postgres::database_exists(url).await? {
+        tracing::info!("creating database");
+        Postgres::create_database(url).await?;
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    prepare_database(&pool).await?;
+    Ok(pool)
+}
+
+/// Applies the app's migrations and the session store's schema. Idempotent.
+pub async fn prepare_database(pool: &PgPool) -> Result<(), StartError> {
+    sqlx::migrate!().run(pool).await?;
+    PostgresStore::new(pool.clone()).migrate().await?;
+    Ok(())
+}
+
+/// The whole HTTP application: pages, server functions, `/ws`, health checks, static files, with session,
+/// auth and CSRF layers.
+pub fn router(state: AppState) -> Router {
+    let store = PostgresStore::new(state.pool.clone());
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("onair_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(14)));
+    let auth = axum_login::AuthManagerLayerBuilder::new(Backend::new(state.pool.clone()), sessions).build();
+
+    let mut csrf = tower_http::csrf::CsrfLayer::new();
+    for origin in state.allowed_origins.iter() {
+        csrf = match csrf.clone().add_trusted_origin(origin) {
+            Ok(layer) => layer,
+            Err(e) => {
+                tracing::warn!(%origin, ?e, "ignoring allowed origin that is not a valid origin");
+                csrf
+            }
+        };
+    }
+
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    let context_state = state.clone();
+    Router::new()
+        .route("/ws", get(crate::signaling::ws::ws_handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(auth)
+        .layer(csrf)
+        .with_state(state)
+}
+
+/// `GET /readyz`: 200 when the database answers, 503 otherwise.
+async fn readyz(State(pool): State<PgPool>) -> (StatusCode, &'static str) {
+    let ping = async {
+        let mut conn = pool.acquire().await?;
+        conn.ping().await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
+    }
+}
+
+/// A server bound to a port and ready to serve (used by `main` and by tests on an ephemeral port).
+pub struct Server {
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// The state handlers share.
+    pub state: AppState,
+    listener: TcpListener,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Server {
+    /// Binds `config.bind` and builds the state around `pool` (already migrated).
+    pub async fn bind(config: Config, pool: PgPool) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind).await?;
+        let addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let state = AppState::new(config, pool, addr, shutdown_rx);
+        Ok(Self { addr, state, listener, shutdown_tx })
+    }
+
+    /// Serves until `stop` resolves, then tells WebSocket tasks to close (1001) and drains HTTP requests.
+    pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+        let Server { listener, shutdown_tx, state, .. } = self;
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                tracing::info!("shutting down: closing WebSockets and draining requests");
+                let _ = shutdown_tx.send(true);
+                // Keep the sender alive until WebSocket tasks have seen the flag.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+}
+
+/// Sets up logging (`RUST_LOG`, default `info`) as text or JSON.
+pub fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs the server with `config` until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let pool = connect_database(&config.database_url, config.db_max_connections).await?;
+    if config.demo {
+        demo::seed(&pool).await?;
+    }
+    let session_cleanup = tokio::spawn(
+        tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
+            PostgresStore::new(pool.clone()),
+            Duration::from_secs(3600),
+        ),
+    );
+    let server = Server::bind(config, pool).await?;
+    tracing::info!(addr = %server.addr, origins = ?server.state.allowed_origins, "serving on http://{}", server.addr);
+    if server.state.config.demo {
+        demo::print_logins(server.addr);
+    }
+    let result = server.serve(shutdown_signal()).await;
+    session_cleanup.abort();
+    result
+}

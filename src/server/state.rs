@@ -1,0 +1,67 @@
+//! `AppState`: the database pool, configuration, signaling hub and limiters shared by every handler.
+//! Handlers get it as axum state; server functions get it from the Leptos context (`expect_context`).
+
+use crate::server::config::Config;
+use crate::signaling::hub::Hub;
+use axum::extract::FromRef;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use leptos::config::LeptosOptions;
+use sqlx::PgPool;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Shared server state; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// PostgreSQL pool.
+    pub pool: PgPool,
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// Origins allowed to open `/ws` (exact `scheme://host[:port]` strings).
+    pub allowed_origins: Arc<Vec<String>>,
+    /// Rooms, presence and relay.
+    pub hub: Arc<Hub>,
+    /// Leptos' settings (site root, output name).
+    pub leptos_options: LeptosOptions,
+    /// Log-in attempts per client IP.
+    pub login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// State for a server bound to `bound`; `shutdown` flips to `true` on shutdown.
+    pub fn new(config: Config, pool: PgPool, bound: std::net::SocketAddr, shutdown: watch::Receiver<bool>) -> Self {
+        let leptos_options = LeptosOptions::builder()
+            .output_name("onair")
+            .site_root(config.site_root.as_str())
+            .site_pkg_dir("pkg")
+            .site_addr(bound)
+            .env(leptos::config::Env::PROD)
+            .build();
+        let per_minute = NonZeroU32::new(config.login_attempts_per_minute.max(1)).expect("max(1) is non-zero");
+        Self {
+            pool,
+            allowed_origins: Arc::new(config.origins_for(bound)),
+            hub: Arc::new(Hub::new(config.ws_send_queue)),
+            leptos_options,
+            login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            config: Arc::new(config),
+            shutdown,
+        }
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(state: &AppState) -> Self {
+        state.pool.clone()
+    }
+}

@@ -1,0 +1,8 @@
+//! Signaling: the shared `/ws` protocol (both targets), and on the server the hub and the WebSocket route.
+
+pub mod protocol;
+
+#[cfg(feature = "ssr")]
+pub mod hub;
+#[cfg(feature = "ssr")]
+pub mod ws;

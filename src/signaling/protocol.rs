@@ -1,0 +1,254 @@
+//! The `/ws` wire protocol: `ClientMsg` and `ServerMsg`, shared by the server and the browser (WASM).
+//!
+//! Every message is one JSON text frame of at most [`MAX_MESSAGE_BYTES`], an object whose `type` field names
+//! the variant in `snake_case` (`{"type":"join","room":"call:team-sync"}`). The full reference, with examples
+//! and close codes, is `docs/protocol.md`. Signaling payloads (SDP, ICE candidates) are relayed verbatim and
+//! never stored; the server stamps `from` itself and never trusts a client's claim of who it is.
+
+use crate::ids::{PeerId, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Largest accepted WebSocket message and frame, in bytes (64 KiB). Larger ones close the socket with 1009.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Most rooms one connection may be in at once.
+pub const MAX_ROOMS_PER_PEER: usize = 16;
+
+/// WebSocket close codes used by the server (RFC 6455 §7.4.1, plus private-use 4000–4999).
+pub mod close_code {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame was sent; the protocol is text (JSON) only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// The text frame was not valid JSON.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// Valid JSON but not a known message (unknown `type`, missing or ill-typed field).
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message or frame larger than [`super::MAX_MESSAGE_BYTES`].
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed unexpectedly.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// No frame (not even a pong) arrived within the idle timeout.
+    pub const HEARTBEAT_TIMEOUT: u16 = 4001;
+    /// The client read too slowly and its bounded send queue filled up.
+    pub const SEND_QUEUE_FULL: u16 = 4002;
+}
+
+/// A signaling room: the unit of presence and relay. On the wire a string `"<kind>:<id>"`.
+///
+/// Kinds: `call:<slug>` (a video room by link; slug is 1–64 of `a-z 0-9 - _`). Later kinds (live
+/// streams, tests) are added here, each with its own join permission in the hub's policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum RoomId {
+    /// A video call by link, open to any signed-in user.
+    Call(String),
+}
+
+/// Why a string is not a [`RoomId`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid room id {0:?}: expected \"call:<slug>\" with a slug of 1-64 characters a-z, 0-9, '-' or '_'")]
+pub struct InvalidRoomId(pub String);
+
+fn valid_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+impl TryFrom<String> for RoomId {
+    type Error = InvalidRoomId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.split_once(':') {
+            Some(("call", slug)) if valid_slug(slug) => Ok(RoomId::Call(slug.to_string())),
+            _ => Err(InvalidRoomId(s)),
+        }
+    }
+}
+
+impl From<RoomId> for String {
+    fn from(room: RoomId) -> String {
+        room.to_string()
+    }
+}
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoomId::Call(slug) => write!(f, "call:{slug}"),
+        }
+    }
+}
+
+/// A WebRTC signaling payload, relayed verbatim between two peers of one room (RFC 8829 JSEP).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Signal {
+    /// An SDP offer (`RTCSessionDescription` of type `offer`).
+    Offer { sdp: String },
+    /// An SDP answer (`RTCSessionDescription` of type `answer`).
+    Answer { sdp: String },
+    /// One trickled ICE candidate (RFC 8838), as in `RTCIceCandidateInit`.
+    Candidate {
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_m_line_index: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username_fragment: Option<String>,
+    },
+    /// The sender has gathered all its candidates (end-of-candidates, RFC 8838 §8.2).
+    EndOfCandidates,
+}
+
+/// A member of a room as other members see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The member's connection.
+    pub peer: PeerId,
+    /// The signed-in account behind the connection.
+    pub user: UserId,
+    /// The account's display name (plain text, render as text).
+    pub name: String,
+}
+
+/// What a client may send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Enter a room. Answered by [`ServerMsg::Joined`] or [`ServerMsg::Error`].
+    Join { room: RoomId },
+    /// Leave a room. Answered by [`ServerMsg::Left`].
+    Leave { room: RoomId },
+    /// Relay `signal` to peer `to`; both must be in `room`. The receiver gets [`ServerMsg::Signal`].
+    Signal { room: RoomId, to: PeerId, signal: Signal },
+    /// Application-level keepalive; answered by [`ServerMsg::Pong`] with the same nonce.
+    Ping { nonce: u64 },
+}
+
+/// Machine-readable reason in [`ServerMsg::Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The sender is not in the room it named.
+    NotInRoom,
+    /// The addressed peer is not in that room (never joined, left, or disconnected).
+    PeerNotInRoom,
+    /// The sender may not do this in this room.
+    Forbidden,
+    /// The connection is already in [`MAX_ROOMS_PER_PEER`] rooms.
+    TooManyRooms,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First message on every connection: who the server says you are.
+    Welcome { peer: PeerId, user: UserId, name: String },
+    /// You are in `room`; `peers` are the other members, oldest first.
+    Joined { room: RoomId, peers: Vec<PeerInfo> },
+    /// You left `room` (answer to [`ClientMsg::Leave`]).
+    Left { room: RoomId },
+    /// Someone entered a room you are in.
+    PeerJoined { room: RoomId, peer: PeerInfo },
+    /// Someone left a room you are in, or disconnected.
+    PeerLeft { room: RoomId, peer: PeerId },
+    /// A relayed signal; `from` and `from_user` are stamped by the server.
+    Signal { room: RoomId, from: PeerId, from_user: UserId, signal: Signal },
+    /// Answer to [`ClientMsg::Ping`].
+    Pong { nonce: u64 },
+    /// A request was refused; nothing changed. `message` is for people, `code` for programs.
+    Error { code: ErrorCode, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T: Serialize + for<'de> Deserialize<'de> + PartialEq + fmt::Debug>(value: T) {
+        let json = serde_json::to_string(&value).unwrap();
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, value, "{json}");
+    }
+
+    fn room() -> RoomId {
+        RoomId::Call("team-sync".into())
+    }
+
+    fn signals() -> Vec<Signal> {
+        vec![
+            Signal::Offer { sdp: "v=0\r\n".into() },
+            Signal::Answer { sdp: "v=0\r\n".into() },
+            Signal::Candidate {
+                candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+                username_fragment: None,
+            },
+            Signal::EndOfCandidates,
+        ]
+    }
+
+    #[test]
+    fn every_client_message_round_trips() {
+        round_trip(ClientMsg::Join { room: room() });
+        round_trip(ClientMsg::Leave { room: room() });
+        round_trip(ClientMsg::Ping { nonce: 7 });
+        for signal in signals() {
+            round_trip(ClientMsg::Signal { room: room(), to: PeerId(3), signal });
+        }
+    }
+
+    #[test]
+    fn every_server_message_round_trips() {
+        let user = UserId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
+        let info = PeerInfo { peer: PeerId(1), user, name: "Ada <b>".into() };
+        round_trip(ServerMsg::Welcome { peer: PeerId(1), user, name: "Ada".into() });
+        round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()] });
+        round_trip(ServerMsg::Left { room: room() });
+        round_trip(ServerMsg::PeerJoined { room: room(), peer: info });
+        round_trip(ServerMsg::PeerLeft { room: room(), peer: PeerId(1) });
+        round_trip(ServerMsg::Pong { nonce: 9 });
+        for code in [ErrorCode::NotInRoom, ErrorCode::PeerNotInRoom, ErrorCode::Forbidden, ErrorCode::TooManyRooms] {
+            round_trip(ServerMsg::Error { code, message: "no".into() });
+        }
+        for signal in signals() {
+            round_trip(ServerMsg::Signal { room: room(), from: PeerId(2), from_user: user, signal });
+        }
+    }
+
+    #[test]
+    fn wire_format_is_tagged_snake_case() {
+        let json = serde_json::to_value(ClientMsg::Signal {
+            room: room(),
+            to: PeerId(4),
+            signal: Signal::Offer { sdp: "x".into() },
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"signal","room":"call:team-sync","to":4,"signal":{"kind":"offer","sdp":"x"}})
+        );
+    }
+
+    #[test]
+    fn room_ids_are_validated() {
+        assert!(serde_json::from_str::<RoomId>("\"call:ok-1_a\"").is_ok());
+        for bad in ["\"call:\"", "\"call:UPPER\"", "\"lobby\"", "\"nope:x\"", "\"call:a b\""] {
+            assert!(serde_json::from_str::<RoomId>(bad).is_err(), "{bad}");
+        }
+        let long = format!("\"call:{}\"", "a".repeat(65));
+        assert!(serde_json::from_str::<RoomId>(&long).is_err());
+    }
+
+    #[test]
+    fn unknown_type_is_rejected() {
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"shout","room":"call:a"}"#).is_err());
+        // Clients cannot send server-only messages such as a stamped signal.
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"welcome","peer":1}"#).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! The `/ws` route: upgrade checks (session, Origin, size limits), the per-connection loop (heartbeat,
+//! bounded send queue, close codes) and the permission check before each hub operation.
+
+use crate::auth::backend::{AuthSession, User};
+use crate::server::state::AppState;
+use crate::signaling::hub::Registration;
+use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use tokio::time::{timeout, Instant};
+
+/// A write that does not finish within this time means the client stopped reading: drop it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /ws`: upgrades to a WebSocket for a signed-in user from an allowed Origin.
+///
+/// Refuses with 403 when the `Origin` header is missing or not in `--allowed-origins`, and with 401 when
+/// the request has no valid session; in both cases there is no upgrade.
+pub async fn ws_handler(
+    State(state): State<AppState>,
+    auth: AuthSession,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
+    if !origin.is_some_and(|o| state.allowed_origins.iter().any(|allowed| allowed == o)) {
+        tracing::info!(?origin, "refused /ws upgrade: origin not allowed");
+        return (StatusCode::FORBIDDEN, "This origin may not open a WebSocket here.").into_response();
+    }
+    let Some(user) = auth.user else {
+        return (StatusCode::UNAUTHORIZED, "Log in first.").into_response();
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
+        .on_upgrade(move |socket| serve_socket(socket, state, user))
+}
+
+/// May `user` enter `room`? Default deny: each room kind names its rule.
+///
+/// `call:*` rooms are open to every signed-in user (the rooms feature adds existence and capacity).
+pub async fn authorize_join(_state: &AppState, _user: &User, room: &RoomId) -> Result<(), ErrorCode> {
+    match room {
+        RoomId::Call(_) => Ok(()),
+    }
+}
+
+async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
+    let Registration { peer, mut outbox, kicked } = state.hub.register(user.id, user.display_name.clone());
+    tracing::debug!(%peer, user = %user.id, "ws connected");
+    let mut shutdown = state.shutdown.clone();
+    let ping_every = Duration::from_millis(state.config.ws_ping_interval_ms.max(10));
+    let idle_limit = Duration::from_millis(state.config.ws_idle_timeout_ms.max(10));
+    let mut ticker = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+    let mut last_heard = Instant::now();
+
+    let close: Option<(u16, &'static str)> = loop {
+        if *shutdown.borrow() {
+            break Some((close_code::GOING_AWAY, "server shutting down"));
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {
+                break Some((close_code::GOING_AWAY, "server shutting down"));
+            }
+            _ = kicked.notified() => {
+                tracing::info!(%peer, "ws send queue full; disconnecting slow reader");
+                break Some((close_code::SEND_QUEUE_FULL, "send queue full: the client reads too slowly"));
+            }
+            out = outbox.recv() => match out {
+                Some(text) => {
+                    if !send(&mut socket, Message::Text(text)).await {
+                        break None;
+                    }
+                }
+                None => break None,
+            },
+            incoming = socket.recv() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => break None,
+                    Some(Err(e)) => break close_for_read_error(&e),
+                    Some(Ok(Message::Binary(_))) => {
+                        break Some((close_code::UNSUPPORTED_DATA, "binary frames are not supported; send JSON text"));
+                    }
+                    Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
+                        Ok(msg) => handle(&state, &user, peer, msg).await,
+                        Err(e) => break Some(close_for_parse_error(&e)),
+                    },
+                    Some(Ok(_ping_or_pong)) => {}
+                }
+            }
+            _ = ticker.tick() => {
+                if last_heard.elapsed() >= idle_limit {
+                    break Some((close_code::HEARTBEAT_TIMEOUT, "no heartbeat"));
+                }
+                if !send(&mut socket, Message::Ping(Bytes::new())).await {
+                    break None;
+                }
+            }
+        }
+    };
+
+    state.hub.unregister(peer);
+    if let Some((code, reason)) = close {
+        tracing::debug!(%peer, code, reason, "closing ws");
+        let frame = CloseFrame { code, reason: reason.into() };
+        let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+    }
+    tracing::debug!(%peer, "ws disconnected");
+}
+
+/// Writes one message; `false` when the socket is broken or the client stopped reading.
+async fn send(socket: &mut WebSocket, msg: Message) -> bool {
+    matches!(timeout(WRITE_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
+fn close_for_read_error(err: &axum::Error) -> Option<(u16, &'static str)> {
+    use std::error::Error as _;
+    match err.source().and_then(|s| s.downcast_ref::<tungstenite::Error>()) {
+        Some(tungstenite::Error::Capacity(_)) => Some((close_code::MESSAGE_TOO_BIG, "message larger than 64 KiB")),
+        Some(tungstenite::Error::Utf8(_)) => Some((close_code::INVALID_PAYLOAD, "text frame is not valid UTF-8")),
+        Some(tungstenite::Error::Protocol(_)) => Some((close_code::POLICY_VIOLATION, "WebSocket protocol error")),
+        _ => None,
+    }
+}
+
+fn close_for_parse_error(err: &serde_json::Error) -> (u16, &'static str) {
+    use serde_json::error::Category;
+    match err.classify() {
+        Category::Data => (close_code::POLICY_VIOLATION, "unknown message type or invalid fields"),
+        Category::Syntax | Category::Eof | Category::Io => (close_code::INVALID_PAYLOAD, "message is not valid JSON"),
+    }
+}
+
+fn error_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::NotInRoom => "Join the room first.",
+        ErrorCode::PeerNotInRoom => "That peer is not in this room.",
+        ErrorCode::Forbidden => "You may not do this in this room.",
+        ErrorCode::TooManyRooms => "Leave a room before joining another one.",
+    }
+}
+
+async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: ClientMsg) {
+    let hub = &state.hub;
+    let result = match msg {
+        ClientMsg::Join { room } => match authorize_join(state, user, &room).await {
+            Ok(()) => hub.join(peer, &room).map(|peers| hub.send(peer, &ServerMsg::Joined { room, peers })),
+            Err(code) => Err(code),
+        },
+        ClientMsg::Leave { room } => {
+            hub.leave(peer, &room);
+            hub.send(peer, &ServerMsg::Left { room });
+            Ok(())
+        }
+        ClientMsg::Signal { room, to, signal } => hub.relay(peer, &room, to, signal),
+        ClientMsg::Ping { nonce } => {
+            hub.send(peer, &ServerMsg::Pong { nonce });
+            Ok(())
+        }
+    };
+    if let Err(code) = result {
+        hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into() });
+    }
+}
