@@ -1,0 +1,51 @@
+# onair: `make run` (demo server on http://127.0.0.1:3000), `make test` (everything CI runs).
+# The recipes call scripts/*.sh; each prints "==> step" / "<== step: done in Ns".
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export SQLX_OFFLINE := true
+# wasm-opt (npm binaryen 132) for release builds, and tools from `cargo install`.
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: help setup run test e2e db-stop clean
+
+help:
+	@echo "make setup    install the tools (wasm target, cargo-leptos, wasm-bindgen-cli, npm packages)"
+	@echo "make run      build the release and start the demo server on http://127.0.0.1:3000"
+	@echo "make test     Rust tests + release build + browser tests (what CI runs)"
+	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
+	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
+	@echo "make clean    db-stop, then remove target/ and the Playwright results"
+
+setup:
+	@scripts/setup.sh
+
+run:
+	@scripts/run.sh
+
+test:
+	@scripts/test.sh
+
+e2e:
+	@start=$$SECONDS; rc=0; scripts/e2e.sh $(ARGS) || rc=$$?; \
+	echo "=== make e2e: $$( [ $$rc -eq 0 ] && echo OK || echo "FAILED (exit code $$rc)" ), total time $$((SECONDS - start))s" >&2; \
+	exit $$rc
+
+db-stop:
+	@scripts/db-stop.sh
+
+clean: db-stop
+	rm -rf end2end/test-results end2end/playwright-report end2end/blob-report
+	cargo clean
+
+# Refresh .sqlx/ (offline query data) after changing a query or a migration: applies the migrations to a
+# scratch database `onair_sqlx` and lets the sqlx macros record every query there. Commit .sqlx/ afterwards.
+.PHONY: sqlx-prepare
+sqlx-prepare:
+	@url=$$(scripts/ensure-db.sh --fresh onair_sqlx); \
+	for f in migrations/*.sql; do psql -q -v ON_ERROR_STOP=1 "$$url" -f "$$f" >/dev/null; done; \
+	rm -rf .sqlx && mkdir -p .sqlx; \
+	touch src/lib.rs; \
+	SQLX_OFFLINE=false DATABASE_URL="$$url" SQLX_OFFLINE_DIR="$(CURDIR)/.sqlx" cargo check --features ssr --lib --bins; \
+	echo "wrote $$(ls .sqlx | wc -l) query files to .sqlx/"

@@ -1,0 +1,68 @@
+import { expect, type Page } from '@playwright/test';
+
+/** Navigates to `path` and waits until the WASM bundle hydrated the page (the app then sets
+ *  `data-hydrated="true"` on <body>); before that, clicks and typing would be lost. */
+export async function gotoHydrated(page: Page, path: string): Promise<void> {
+  await page.goto(path);
+  await waitHydrated(page);
+}
+
+/** Waits until the current page is hydrated (after a navigation that reloaded the page). */
+export async function waitHydrated(page: Page): Promise<void> {
+  await expect(page.locator('body[data-hydrated="true"]')).toBeAttached({ timeout: 15_000 });
+}
+
+let counter = 0;
+
+/** A username unique to this run: lowercase letters, digits and `_`, at most 32 characters. */
+export function uniqueName(prefix: string): string {
+  const clean = prefix.toLowerCase().replace(/[^a-z0-9_]/g, '').slice(0, 12) || 'u';
+  counter += 1;
+  const stamp = Date.now().toString(36);
+  const rand = Math.floor(Math.random() * 36 ** 4).toString(36).padStart(4, '0');
+  return `${clean}_${stamp}${counter.toString(36)}${rand}`.slice(0, 32);
+}
+
+export interface NewAccount {
+  username: string;
+  displayName: string;
+  password: string;
+}
+
+/** Fills and submits the sign-up form. It does not check the outcome: see expectSignedInAs. */
+export async function signUp(page: Page, account: NewAccount): Promise<void> {
+  await gotoHydrated(page, '/signup');
+  await page.locator('input[name="username"]').fill(account.username);
+  await page.locator('input[name="display_name"]').fill(account.displayName);
+  await page.locator('input[name="password"]').fill(account.password);
+  await page.getByRole('button', { name: 'Sign up', exact: true }).click();
+}
+
+/** Fills and submits the log-in form. It does not check the outcome: see expectSignedInAs. */
+export async function logIn(page: Page, username: string, password: string): Promise<void> {
+  await gotoHydrated(page, '/login');
+  await page.locator('input[name="username"]').fill(username);
+  await page.locator('input[name="password"]').fill(password);
+  await page.getByRole('button', { name: 'Log in', exact: true }).click();
+}
+
+/** Clicks "Log out" in the nav and waits until the nav shows the signed-out links. */
+export async function logOut(page: Page): Promise<void> {
+  await waitHydrated(page);
+  await page.getByRole('button', { name: 'Log out', exact: true }).click();
+  await expectSignedOut(page);
+}
+
+/** The app went to `/` and the nav shows the account's display name and "Log out". */
+export async function expectSignedInAs(page: Page, displayName: string): Promise<void> {
+  await expect(page).toHaveURL('/');
+  await expect(page.getByTestId('account-name')).toHaveText(displayName);
+  await expect(page.getByRole('button', { name: 'Log out', exact: true })).toBeVisible();
+}
+
+/** The nav shows "Log in" and "Sign up" links and no account name. */
+export async function expectSignedOut(page: Page): Promise<void> {
+  await expect(page.getByRole('link', { name: 'Log in', exact: true })).toBeVisible();
+  await expect(page.getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
+  await expect(page.getByTestId('account-name')).toHaveCount(0);
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Usage: scripts/setup.sh [--test] [--e2e-only]
+#
+# Installs what building and running onair needs, on a machine that has the Rust toolchain
+# (rustup), node/npm and apt. Every step checks first and skips what is already there.
+#   - the Rust target wasm32-unknown-unknown
+#   - cargo-leptos 0.3.10 (cargo install, ~12 min the first time)
+#   - wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock (~3 min the first time)
+#   - end2end/node_modules (npm ci): binaryen's wasm-opt for release builds, @playwright/test
+#   --test      also Debian's chromium (/usr/bin/chromium) for the Playwright suite
+#   --e2e-only  only the npm packages and chromium (what `make e2e` needs)
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ONAIR_ROOT"
+
+CARGO_LEPTOS_VERSION=0.3.10
+test_deps=""
+e2e_only=""
+for arg in "$@"; do
+  case "$arg" in
+    --test) test_deps=1 ;;
+    --e2e-only) e2e_only=1; test_deps=1 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "setup.sh: unknown argument $arg (expected --test or --e2e-only)" ;;
+  esac
+done
+
+# --- Rust ------------------------------------------------------------------
+
+has_wasm_target() { rustup target list --installed | grep -qx wasm32-unknown-unknown; }
+has_cargo_leptos() { cargo leptos --version 2>/dev/null | grep -qw "$CARGO_LEPTOS_VERSION"; }
+
+# The wasm-bindgen version locked in Cargo.lock: the CLI must be exactly the same.
+wasm_bindgen_version() {
+  [ -f Cargo.lock ] || die "Cargo.lock is missing: it pins the wasm-bindgen version the CLI must match"
+  awk '
+    /^\[\[package\]\]/ { inpkg = 0 }
+    /^name = "wasm-bindgen"$/ { inpkg = 1; next }
+    inpkg && /^version = / { gsub(/"/, "", $3); print $3; exit }
+  ' Cargo.lock
+}
+has_wasm_bindgen() { wasm-bindgen --version 2>/dev/null | grep -qw "$WASM_BINDGEN_VERSION"; }
+
+if [ -z "$e2e_only" ]; then
+  have cargo || die "cargo not found: install Rust with rustup (https://rustup.rs) and open a new shell"
+  have rustup || die "rustup not found: the wasm32-unknown-unknown target is installed with rustup"
+
+  step --unless has_wasm_target "Rust target wasm32-unknown-unknown" \
+    rustup target add wasm32-unknown-unknown
+
+  step --unless has_cargo_leptos "cargo-leptos $CARGO_LEPTOS_VERSION (first time: ~12 min)" \
+    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
+
+  WASM_BINDGEN_VERSION=$(wasm_bindgen_version)
+  [ -n "$WASM_BINDGEN_VERSION" ] || die "no wasm-bindgen package found in Cargo.lock"
+  # Not --locked: for 0.2.130 one locked dependency is missing from the registry.
+  step --unless has_wasm_bindgen "wasm-bindgen-cli $WASM_BINDGEN_VERSION, as in Cargo.lock (first time: ~3 min)" \
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+# --- npm: wasm-opt (binaryen) and Playwright ----------------------------------
+
+have node || die "node not found: install Node.js (Debian: apt-get install nodejs npm)"
+have npm || die "npm not found: install npm (Debian: apt-get install npm)"
+
+npm_up_to_date() {
+  # npm ci writes node_modules/.package-lock.json: older than package-lock.json means stale.
+  [ -f end2end/node_modules/.package-lock.json ] \
+    && [ ! end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ] \
+    && [ -x end2end/node_modules/.bin/wasm-opt ] \
+    && [ -x end2end/node_modules/.bin/playwright ]
+}
+npm_ci() {
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+step --unless npm_up_to_date "npm packages in end2end (binaryen's wasm-opt, @playwright/test)" npm_ci
+
+wasm_opt_works() { end2end/node_modules/.bin/wasm-opt --version >&2; }
+step "check wasm-opt from end2end/node_modules" wasm_opt_works
+
+# --- chromium for the Playwright suite -----------------------------------------
+
+if [ -n "$test_deps" ]; then
+  has_chromium() { [ -x /usr/bin/chromium ]; }
+  install_chromium() {
+    need_root_to_install "Debian's chromium (/usr/bin/chromium, used by the Playwright tests) is missing" chromium
+    apt_install chromium
+  }
+  step --unless has_chromium "chromium (/usr/bin/chromium, Debian's package)" install_chromium
+fi
