@@ -1,6 +1,7 @@
 //! The HTML shell and the route table.
 
 use crate::auth::components::{AuthContext, LoginPage, SignupPage};
+use crate::live::components::{GoLivePage, LiveListingsPage, StreamPage};
 use crate::ui::{HomePage, NavBar, NotFound};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -49,6 +50,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=HomePage/>
                     <Route path=path!("/login") view=LoginPage/>
                     <Route path=path!("/signup") view=SignupPage/>
+                    <Route path=path!("/live") view=LiveListingsPage/>
+                    <Route path=path!("/live/new") view=GoLivePage/>
+                    <Route path=path!("/live/:id") view=StreamPage/>
                 </Routes>
             </main>
         </Router>

@@ -47,6 +47,11 @@ uuid_id!(
     UserId
 );
 
+uuid_id!(
+    /// A live shopping stream (`streams.id`), a UUIDv7.
+    StreamId
+);
+
 /// One WebSocket connection of the signaling hub: a user with two tabs open is two peers.
 ///
 /// Assigned by the server when the socket opens (a counter, unique for the server process's lifetime)

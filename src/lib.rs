@@ -7,6 +7,8 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod ids;
+pub mod live;
+pub mod rtc;
 pub mod signaling;
 pub mod ui;
 

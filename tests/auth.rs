@@ -33,10 +33,8 @@ async fn a_wrong_password_or_unknown_user_is_invalid_credentials(pool: PgPool) {
 #[sqlx::test]
 async fn the_password_is_stored_only_as_an_argon2id_hash(pool: PgPool) {
     create_user(&pool, input("ivan", "plain text secret")).await.unwrap();
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'ivan'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'ivan'").fetch_one(&pool).await.unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(!stored.contains("plain text secret"));
     // No other column holds it either.

@@ -53,11 +53,20 @@ async fn two_users_exchange_a_relayed_signal_with_the_server_stamped_sender(pool
     bob.send_raw(&forged).await;
     assert_eq!(
         alice.recv().await,
-        ServerMsg::Signal { room: room("standup"), from: bob.peer, from_user: bob.user, signal: Signal::Offer { sdp: "v=0".into() } }
+        ServerMsg::Signal {
+            room: room("standup"),
+            from: bob.peer,
+            from_user: bob.user,
+            signal: Signal::Offer { sdp: "v=0".into() }
+        }
     );
 
     alice
-        .send(&ClientMsg::Signal { room: room("standup"), to: bob.peer, signal: Signal::Answer { sdp: "v=0 answer".into() } })
+        .send(&ClientMsg::Signal {
+            room: room("standup"),
+            to: bob.peer,
+            signal: Signal::Answer { sdp: "v=0 answer".into() },
+        })
         .await;
     match bob.recv().await {
         ServerMsg::Signal { from, from_user, signal, .. } => {
@@ -200,7 +209,13 @@ async fn a_client_that_never_reads_is_disconnected_not_buffered(pool: PgPool) {
     while left.is_none() {
         assert!(sent < 200_000, "bob was never disconnected");
         for _ in 0..500 {
-            alice.send(&ClientMsg::Signal { room: room("flood"), to: bob.peer, signal: Signal::Offer { sdp: sdp.clone() } }).await;
+            alice
+                .send(&ClientMsg::Signal {
+                    room: room("flood"),
+                    to: bob.peer,
+                    signal: Signal::Offer { sdp: sdp.clone() },
+                })
+                .await;
         }
         sent += 500;
         alice.send(&ClientMsg::Ping { nonce: sent }).await;

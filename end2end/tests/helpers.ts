@@ -62,7 +62,8 @@ export async function expectSignedInAs(page: Page, displayName: string): Promise
 
 /** The nav shows "Log in" and "Sign up" links and no account name. */
 export async function expectSignedOut(page: Page): Promise<void> {
-  await expect(page.getByRole('link', { name: 'Log in', exact: true })).toBeVisible();
-  await expect(page.getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav.getByRole('link', { name: 'Log in', exact: true })).toBeVisible();
+  await expect(nav.getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
   await expect(page.getByTestId('account-name')).toHaveCount(0);
 }

@@ -88,8 +88,8 @@ impl AuthnBackend for Backend {
         let username = creds.username.trim().to_lowercase();
         let user = queries::user_by_username(&self.pool, &username).await?;
         let hash = user.as_ref().map(|u| u.password_hash.clone()).unwrap_or_else(|| DUMMY_HASH.clone());
-        let matches = tokio::task::spawn_blocking(move || password_auth::verify_password(creds.password, &hash).is_ok())
-            .await?;
+        let matches =
+            tokio::task::spawn_blocking(move || password_auth::verify_password(creds.password, &hash).is_ok()).await?;
         Ok(user.filter(|_| matches))
     }
 
@@ -118,7 +118,10 @@ pub async fn create_user(pool: &PgPool, input: SignupInput) -> Result<User, AppE
     match queries::insert_user(pool, &user).await {
         Ok(()) => Ok(user),
         Err(e) if e.as_database_error().and_then(|d| d.constraint()) == Some("users_username_key") => {
-            Err(AppError::Conflict { field: "username".into(), message: "That username is taken. Try another one.".into() })
+            Err(AppError::Conflict {
+                field: "username".into(),
+                message: "That username is taken. Try another one.".into(),
+            })
         }
         Err(e) => Err(AppError::internal(e)),
     }

@@ -2,9 +2,9 @@
 //! (`password-auth`); sessions live in PostgreSQL (`tower-sessions`, `axum-login`); log-in is rate limited
 //! per client IP (`governor`).
 
-pub mod components;
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod components;
 #[cfg(feature = "ssr")]
 pub mod queries;
 

@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "ONAIR_WS_SEND_QUEUE", default_value_t = 256)]
     pub ws_send_queue: usize,
 
+    /// How long a live stream waits for its seller's connection to come back before it ends by itself,
+    /// in milliseconds.
+    #[arg(long, env = "ONAIR_PUBLISHER_GRACE_MS", default_value_t = 30_000)]
+    pub publisher_grace_ms: u64,
+
     /// Log-in attempts allowed per client IP address per minute.
     #[arg(long, env = "ONAIR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,

@@ -178,13 +178,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if config.demo {
         demo::seed(&pool).await?;
     }
-    let session_cleanup = tokio::spawn(
-        tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
-            PostgresStore::new(pool.clone()),
-            Duration::from_secs(3600),
-        ),
-    );
+    let session_cleanup = tokio::spawn(tower_sessions::session_store::ExpiredDeletion::continuously_delete_expired(
+        PostgresStore::new(pool.clone()),
+        Duration::from_secs(3600),
+    ));
+    let live_before_restart = crate::live::queries::live_streams(&pool, None).await?;
     let server = Server::bind(config, pool).await?;
+    crate::live::service::adopt_live_streams_after_restart(
+        &server.state,
+        live_before_restart.into_iter().map(|row| row.id).collect(),
+    );
     tracing::info!(addr = %server.addr, origins = ?server.state.allowed_origins, "serving on http://{}", server.addr);
     if server.state.config.demo {
         demo::print_logins(server.addr);

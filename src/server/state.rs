@@ -27,6 +27,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Log-in attempts per client IP.
     pub login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Live-stream timers (seller grace periods).
+    pub live: Arc<crate::live::service::LiveState>,
     /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -49,6 +51,7 @@ impl AppState {
             leptos_options,
             login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             config: Arc::new(config),
+            live: Arc::default(),
             shutdown,
         }
     }

@@ -7,7 +7,7 @@
 //! room membership for relays and stamps the sender.
 
 use crate::ids::{PeerId, UserId};
-use crate::signaling::protocol::{ErrorCode, PeerInfo, RoomId, ServerMsg, Signal, MAX_ROOMS_PER_PEER};
+use crate::signaling::protocol::{ErrorCode, MemberRole, PeerInfo, RoomId, ServerMsg, Signal, MAX_ROOMS_PER_PEER};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,8 +34,8 @@ struct PeerEntry {
 #[derive(Default)]
 struct Inner {
     peers: HashMap<PeerId, PeerEntry>,
-    /// Members of each room; `BTreeMap` so that lists come out in join order of peer ids (oldest first).
-    rooms: HashMap<RoomId, BTreeMap<PeerId, ()>>,
+    /// Members of each room with their role; `BTreeMap` so lists come out by peer id (oldest connection first).
+    rooms: HashMap<RoomId, BTreeMap<PeerId, MemberRole>>,
 }
 
 /// Rooms, presence and relay for every `/ws` connection of this server process.
@@ -68,87 +68,129 @@ impl Hub {
         let kicked = Arc::new(Notify::new());
         let welcome = encode(&ServerMsg::Welcome { peer, user, name: name.clone() });
         let _ = tx.try_send(welcome);
-        let entry = PeerEntry { info: PeerInfo { peer, user, name }, tx, kicked: kicked.clone(), rooms: Vec::new() };
+        let info = PeerInfo { peer, user, name, role: MemberRole::Member };
+        let entry = PeerEntry { info, tx, kicked: kicked.clone(), rooms: Vec::new() };
         self.write().peers.insert(peer, entry);
         Registration { peer, outbox, kicked }
     }
 
     /// Removes a connection: it leaves every room, and the other members get [`ServerMsg::PeerLeft`].
-    pub fn unregister(&self, peer: PeerId) {
+    /// Returns the rooms it was in, with its role in each.
+    pub fn unregister(&self, peer: PeerId) -> Vec<(RoomId, MemberRole)> {
         let mut notices = Vec::new();
         {
             let mut inner = self.write();
-            let Some(entry) = inner.peers.remove(&peer) else { return };
+            let Some(entry) = inner.peers.remove(&peer) else { return Vec::new() };
             for room in entry.rooms {
-                notices.push((Self::remove_member(&mut inner, &room, peer), room));
+                let (role, targets) = Self::remove_member(&mut inner, &room, peer);
+                notices.push((room, role, targets));
             }
         }
-        for (targets, room) in notices {
-            fan_out(&targets, &encode(&ServerMsg::PeerLeft { room, peer }));
-        }
+        notices
+            .into_iter()
+            .map(|(room, role, targets)| {
+                fan_out(&targets, &encode(&ServerMsg::PeerLeft { room: room.clone(), peer }));
+                (room, role)
+            })
+            .collect()
     }
 
-    /// Puts `peer` in `room` (idempotent) and returns the other members, oldest first. The others get
-    /// [`ServerMsg::PeerJoined`]. Errors with `TooManyRooms` past [`MAX_ROOMS_PER_PEER`].
-    pub fn join(&self, peer: PeerId, room: &RoomId) -> Result<Vec<PeerInfo>, ErrorCode> {
+    /// Puts `peer` in `room` with `role` (joining again changes the role) and returns the other members,
+    /// oldest first. The others get [`ServerMsg::PeerJoined`] unless the peer was already there.
+    /// Errors with `TooManyRooms` past [`MAX_ROOMS_PER_PEER`].
+    pub fn join(&self, peer: PeerId, room: &RoomId, role: MemberRole) -> Result<Vec<PeerInfo>, ErrorCode> {
         let (others, targets, info) = {
             let mut inner = self.write();
             let entry = inner.peers.get(&peer).ok_or(ErrorCode::NotInRoom)?;
-            let info = entry.info.clone();
+            let info = PeerInfo { role, ..entry.info.clone() };
             let already = entry.rooms.contains(room);
             if !already && entry.rooms.len() >= MAX_ROOMS_PER_PEER {
                 return Err(ErrorCode::TooManyRooms);
             }
-            let member_ids: Vec<PeerId> =
-                inner.rooms.get(room).map(|m| m.keys().copied().filter(|p| *p != peer).collect()).unwrap_or_default();
-            let others: Vec<PeerInfo> = member_ids.iter().filter_map(|p| inner.peers.get(p)).map(|e| e.info.clone()).collect();
+            let members: Vec<(PeerId, MemberRole)> = inner
+                .rooms
+                .get(room)
+                .map(|m| m.iter().filter(|(p, _)| **p != peer).map(|(p, r)| (*p, *r)).collect())
+                .unwrap_or_default();
+            let others: Vec<PeerInfo> = members
+                .iter()
+                .filter_map(|(p, r)| inner.peers.get(p).map(|e| PeerInfo { role: *r, ..e.info.clone() }))
+                .collect();
+            inner.rooms.entry(room.clone()).or_default().insert(peer, role);
             if already {
                 return Ok(others);
             }
-            let targets = Self::targets(&inner, &member_ids);
-            inner.rooms.entry(room.clone()).or_default().insert(peer, ());
             if let Some(entry) = inner.peers.get_mut(&peer) {
                 entry.rooms.push(room.clone());
             }
-            (others, targets, info)
+            let ids: Vec<PeerId> = members.iter().map(|(p, _)| *p).collect();
+            (others, Self::targets(&inner, &ids), info)
         };
         fan_out(&targets, &encode(&ServerMsg::PeerJoined { room: room.clone(), peer: info }));
         Ok(others)
     }
 
-    /// Takes `peer` out of `room`; the others get [`ServerMsg::PeerLeft`]. Leaving a room one is not in
-    /// changes nothing.
-    pub fn leave(&self, peer: PeerId, room: &RoomId) {
-        let targets = {
+    /// Takes `peer` out of `room`; the others get [`ServerMsg::PeerLeft`]. Returns the role it had, or
+    /// `None` (and changes nothing) if it was not in the room.
+    pub fn leave(&self, peer: PeerId, room: &RoomId) -> Option<MemberRole> {
+        let (role, targets) = {
             let mut inner = self.write();
-            let Some(entry) = inner.peers.get_mut(&peer) else { return };
-            let Some(pos) = entry.rooms.iter().position(|r| r == room) else { return };
+            let entry = inner.peers.get_mut(&peer)?;
+            let pos = entry.rooms.iter().position(|r| r == room)?;
             entry.rooms.swap_remove(pos);
             Self::remove_member(&mut inner, room, peer)
         };
         fan_out(&targets, &encode(&ServerMsg::PeerLeft { room: room.clone(), peer }));
+        Some(role)
     }
 
     /// Relays `signal` from `from` to `to` in `room`, stamping the sender's peer and user id.
     ///
-    /// Errors: `NotInRoom` if `from` is not in `room`; `PeerNotInRoom` if `to` is not (or is `from`).
+    /// Errors: `NotInRoom` if `from` is not in `room`; `PeerNotInRoom` if `to` is not (or is `from`);
+    /// `Forbidden` if the room's rule does not allow it (see [`relay_allowed`]).
     pub fn relay(&self, from: PeerId, room: &RoomId, to: PeerId, signal: Signal) -> Result<(), ErrorCode> {
         let (from_user, target) = {
             let inner = self.read();
             let members = inner.rooms.get(room).ok_or(ErrorCode::NotInRoom)?;
-            if !members.contains_key(&from) {
-                return Err(ErrorCode::NotInRoom);
-            }
-            if to == from || !members.contains_key(&to) {
-                return Err(ErrorCode::PeerNotInRoom);
-            }
+            let from_role = *members.get(&from).ok_or(ErrorCode::NotInRoom)?;
+            let to_role = *members.get(&to).filter(|_| to != from).ok_or(ErrorCode::PeerNotInRoom)?;
+            relay_allowed(room, from_role, to_role, &signal)?;
             let from_user = inner.peers.get(&from).ok_or(ErrorCode::NotInRoom)?.info.user;
-            let target = inner.peers.get(&to).map(|e| (e.tx.clone(), e.kicked.clone())).ok_or(ErrorCode::PeerNotInRoom)?;
+            let target =
+                inner.peers.get(&to).map(|e| (e.tx.clone(), e.kicked.clone())).ok_or(ErrorCode::PeerNotInRoom)?;
             (from_user, target)
         };
         let msg = encode(&ServerMsg::Signal { room: room.clone(), from, from_user, signal });
         deliver(&target, msg);
         Ok(())
+    }
+
+    /// Sends `msg` to every member of `room` (serialized once).
+    pub fn broadcast(&self, room: &RoomId, msg: &ServerMsg) {
+        let targets = {
+            let inner = self.read();
+            let Some(members) = inner.rooms.get(room) else { return };
+            let ids: Vec<PeerId> = members.keys().copied().collect();
+            Self::targets(&inner, &ids)
+        };
+        fan_out(&targets, &encode(msg));
+    }
+
+    /// Distinct users who are in `room` as [`MemberRole::Viewer`] (a user with two tabs counts once).
+    pub fn viewer_count(&self, room: &RoomId) -> u32 {
+        let inner = self.read();
+        let Some(members) = inner.rooms.get(room) else { return 0 };
+        let users: std::collections::HashSet<UserId> = members
+            .iter()
+            .filter(|(_, role)| **role == MemberRole::Viewer)
+            .filter_map(|(p, _)| inner.peers.get(p).map(|e| e.info.user))
+            .collect();
+        users.len() as u32
+    }
+
+    /// Whether any member of `room` has `role`.
+    pub fn has_role(&self, room: &RoomId, role: MemberRole) -> bool {
+        self.read().rooms.get(room).is_some_and(|m| m.values().any(|r| *r == role))
     }
 
     /// Queues `msg` for one peer (e.g. an error reply). Unknown peers are ignored.
@@ -170,23 +212,52 @@ impl Hub {
         inner
             .rooms
             .get(room)
-            .map(|m| m.keys().filter_map(|p| inner.peers.get(p)).map(|e| e.info.clone()).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(p, r)| inner.peers.get(p).map(|e| PeerInfo { role: *r, ..e.info.clone() }))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
-    fn remove_member(inner: &mut Inner, room: &RoomId, peer: PeerId) -> Vec<Target> {
-        let Some(members) = inner.rooms.get_mut(room) else { return Vec::new() };
-        members.remove(&peer);
+    fn remove_member(inner: &mut Inner, room: &RoomId, peer: PeerId) -> (MemberRole, Vec<Target>) {
+        let Some(members) = inner.rooms.get_mut(room) else { return (MemberRole::Member, Vec::new()) };
+        let role = members.remove(&peer).unwrap_or_default();
         if members.is_empty() {
             inner.rooms.remove(room);
-            return Vec::new();
+            return (role, Vec::new());
         }
         let ids: Vec<PeerId> = members.keys().copied().collect();
-        Self::targets(inner, &ids)
+        (role, Self::targets(inner, &ids))
     }
 
     fn targets(inner: &Inner, ids: &[PeerId]) -> Vec<Target> {
         ids.iter().filter_map(|p| inner.peers.get(p)).map(|e| (e.tx.clone(), e.kicked.clone())).collect()
+    }
+}
+
+/// May a member with role `from` send `signal` to a member with role `to` in `room`?
+///
+/// - `call:*`: anyone to anyone.
+/// - `stream:*`: the publisher to any viewer; a viewer only to the publisher, and never an offer (viewers
+///   are receive-only: they answer, trickle candidates, and ask for an ICE restart with `restart_ice`).
+/// - `listings:live`: no relay at all.
+///
+/// Errors: `ErrorCode::Forbidden`.
+pub fn relay_allowed(room: &RoomId, from: MemberRole, to: MemberRole, signal: &Signal) -> Result<(), ErrorCode> {
+    let ok = match room {
+        RoomId::Call(_) => true,
+        RoomId::Stream(_) => match (from, to) {
+            (MemberRole::Publisher, MemberRole::Viewer) => !matches!(signal, Signal::RestartIce),
+            (MemberRole::Viewer, MemberRole::Publisher) => !matches!(signal, Signal::Offer { .. }),
+            _ => false,
+        },
+        RoomId::Listings => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ErrorCode::Forbidden)
     }
 }
 
@@ -229,8 +300,8 @@ mod tests {
         let mut b = hub.register(ub, "B".into());
         assert!(matches!(decode(a.outbox.recv().await.unwrap()), ServerMsg::Welcome { .. }));
         assert!(matches!(decode(b.outbox.recv().await.unwrap()), ServerMsg::Welcome { .. }));
-        assert!(hub.join(a.peer, &room("x")).unwrap().is_empty());
-        let others = hub.join(b.peer, &room("x")).unwrap();
+        assert!(hub.join(a.peer, &room("x"), MemberRole::Member).unwrap().is_empty());
+        let others = hub.join(b.peer, &room("x"), MemberRole::Member).unwrap();
         assert_eq!(others.len(), 1);
         assert_eq!(others[0].peer, a.peer);
         assert!(matches!(decode(a.outbox.recv().await.unwrap()), ServerMsg::PeerJoined { .. }));
@@ -247,10 +318,11 @@ mod tests {
         assert_eq!(hub.relay(b.peer, &room("x"), b.peer, Signal::EndOfCandidates), Err(ErrorCode::PeerNotInRoom));
         assert_eq!(hub.relay(b.peer, &room("x"), PeerId(999), Signal::EndOfCandidates), Err(ErrorCode::PeerNotInRoom));
 
-        hub.unregister(b.peer);
+        assert_eq!(hub.unregister(b.peer), vec![(room("x"), MemberRole::Member)]);
         assert!(matches!(decode(a.outbox.recv().await.unwrap()), ServerMsg::PeerLeft { .. }));
         assert_eq!(hub.members(&room("x")).len(), 1);
-        hub.leave(a.peer, &room("x"));
+        assert_eq!(hub.leave(a.peer, &room("x")), Some(MemberRole::Member));
+        assert_eq!(hub.leave(a.peer, &room("x")), None);
         assert!(hub.members(&room("x")).is_empty());
     }
 
@@ -259,8 +331,8 @@ mod tests {
         let hub = Hub::new(2);
         let a = hub.register(UserId::new(), "A".into());
         let b = hub.register(UserId::new(), "B".into());
-        hub.join(a.peer, &room("x")).unwrap();
-        hub.join(b.peer, &room("x")).unwrap();
+        hub.join(a.peer, &room("x"), MemberRole::Member).unwrap();
+        hub.join(b.peer, &room("x"), MemberRole::Member).unwrap();
         // a's queue: Welcome + PeerJoined = full; the next relay must kick a, not block b.
         hub.relay(b.peer, &room("x"), a.peer, Signal::EndOfCandidates).unwrap();
         tokio::time::timeout(std::time::Duration::from_secs(1), a.kicked.notified()).await.unwrap();
@@ -271,10 +343,42 @@ mod tests {
         let hub = Hub::new(4);
         let a = hub.register(UserId::new(), "A".into());
         for i in 0..MAX_ROOMS_PER_PEER {
-            hub.join(a.peer, &room(&format!("r{i}"))).unwrap();
+            hub.join(a.peer, &room(&format!("r{i}")), MemberRole::Member).unwrap();
         }
-        assert_eq!(hub.join(a.peer, &room("one-more")), Err(ErrorCode::TooManyRooms));
+        assert_eq!(hub.join(a.peer, &room("one-more"), MemberRole::Member), Err(ErrorCode::TooManyRooms));
         // Re-joining a room one is in is fine.
-        assert!(hub.join(a.peer, &room("r0")).is_ok());
+        assert!(hub.join(a.peer, &room("r0"), MemberRole::Member).is_ok());
+    }
+
+    #[tokio::test]
+    async fn stream_rooms_count_distinct_viewers_and_restrict_relay() {
+        let hub = Hub::new(16);
+        let stream = RoomId::Stream(crate::ids::StreamId::new());
+        let (seller_user, viewer_user) = (UserId::new(), UserId::new());
+        let seller = hub.register(seller_user, "S".into());
+        let v1 = hub.register(viewer_user, "V".into());
+        let v1_other_tab = hub.register(viewer_user, "V".into());
+        let v2 = hub.register(UserId::new(), "W".into());
+        hub.join(seller.peer, &stream, MemberRole::Publisher).unwrap();
+        for v in [&v1, &v1_other_tab, &v2] {
+            hub.join(v.peer, &stream, MemberRole::Viewer).unwrap();
+        }
+        assert_eq!(hub.viewer_count(&stream), 2);
+        assert!(hub.has_role(&stream, MemberRole::Publisher));
+
+        let offer = || Signal::Offer { sdp: "o".into() };
+        let answer = || Signal::Answer { sdp: "a".into() };
+        assert_eq!(hub.relay(seller.peer, &stream, v1.peer, offer()), Ok(()));
+        assert_eq!(hub.relay(v1.peer, &stream, seller.peer, answer()), Ok(()));
+        assert_eq!(hub.relay(v1.peer, &stream, seller.peer, Signal::RestartIce), Ok(()));
+        assert_eq!(hub.relay(v1.peer, &stream, seller.peer, offer()), Err(ErrorCode::Forbidden));
+        assert_eq!(hub.relay(v1.peer, &stream, v2.peer, answer()), Err(ErrorCode::Forbidden));
+
+        hub.unregister(v1_other_tab.peer);
+        assert_eq!(hub.viewer_count(&stream), 2);
+        hub.unregister(v1.peer);
+        assert_eq!(hub.viewer_count(&stream), 1);
+        assert_eq!(hub.unregister(seller.peer), vec![(stream.clone(), MemberRole::Publisher)]);
+        assert!(!hub.has_role(&stream, MemberRole::Publisher));
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod protocol;
 
+#[cfg(feature = "hydrate")]
+pub mod client;
 #[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]

@@ -5,7 +5,8 @@
 //! and close codes, is `docs/protocol.md`. Signaling payloads (SDP, ICE candidates) are relayed verbatim and
 //! never stored; the server stamps `from` itself and never trusts a client's claim of who it is.
 
-use crate::ids::{PeerId, UserId};
+use crate::ids::{PeerId, StreamId, UserId};
+use crate::live::StreamSummary;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -38,18 +39,25 @@ pub mod close_code {
 
 /// A signaling room: the unit of presence and relay. On the wire a string `"<kind>:<id>"`.
 ///
-/// Kinds: `call:<slug>` (a video room by link; slug is 1–64 of `a-z 0-9 - _`). Later kinds (live
-/// streams, tests) are added here, each with its own join permission in the hub's policy.
+/// Kinds, each with its own join permission (`signaling::ws::authorize_join`) and relay rule
+/// (`signaling::hub::relay_allowed`):
+/// - `call:<slug>`: a video call by link (slug is 1–64 of `a-z 0-9 - _`), open to any signed-in user;
+/// - `stream:<uuid>`: a live stream; its seller joins as publisher, everyone else as a receive-only viewer;
+/// - `listings:live`: no media; members receive stream started/ended and viewer-count events.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum RoomId {
     /// A video call by link, open to any signed-in user.
     Call(String),
+    /// A live shopping stream.
+    Stream(StreamId),
+    /// The live listings page's event feed.
+    Listings,
 }
 
 /// Why a string is not a [`RoomId`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid room id {0:?}: expected \"call:<slug>\" with a slug of 1-64 characters a-z, 0-9, '-' or '_'")]
+#[error("invalid room id {0:?}: expected \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\" or \"listings:live\"")]
 pub struct InvalidRoomId(pub String);
 
 fn valid_slug(s: &str) -> bool {
@@ -63,6 +71,8 @@ impl TryFrom<String> for RoomId {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         match s.split_once(':') {
             Some(("call", slug)) if valid_slug(slug) => Ok(RoomId::Call(slug.to_string())),
+            Some(("stream", id)) => id.parse().map(RoomId::Stream).map_err(|_| InvalidRoomId(s)),
+            Some(("listings", "live")) => Ok(RoomId::Listings),
             _ => Err(InvalidRoomId(s)),
         }
     }
@@ -78,8 +88,23 @@ impl fmt::Display for RoomId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RoomId::Call(slug) => write!(f, "call:{slug}"),
+            RoomId::Stream(id) => write!(f, "stream:{id}"),
+            RoomId::Listings => f.write_str("listings:live"),
         }
     }
+}
+
+/// What a member does in a room; decided by the server from the room's rules, never by the client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    /// An equal participant (video calls).
+    #[default]
+    Member,
+    /// Sends media to every viewer (a live stream's seller).
+    Publisher,
+    /// Receives media from the publisher only.
+    Viewer,
 }
 
 /// A WebRTC signaling payload, relayed verbatim between two peers of one room (RFC 8829 JSEP).
@@ -102,6 +127,9 @@ pub enum Signal {
     },
     /// The sender has gathered all its candidates (end-of-candidates, RFC 8838 §8.2).
     EndOfCandidates,
+    /// Asks the receiver, the offering side, to restart ICE (RFC 8445 §2.4) with a new offer; sent by a
+    /// receive-only peer whose connection failed.
+    RestartIce,
 }
 
 /// A member of a room as other members see it.
@@ -113,6 +141,9 @@ pub struct PeerInfo {
     pub user: UserId,
     /// The account's display name (plain text, render as text).
     pub name: String,
+    /// The member's role in the room this info was sent for.
+    #[serde(default)]
+    pub role: MemberRole,
 }
 
 /// What a client may send.
@@ -141,6 +172,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The connection is already in [`MAX_ROOMS_PER_PEER`] rooms.
     TooManyRooms,
+    /// The room does not exist (e.g. a stream that has ended).
+    NoSuchRoom,
 }
 
 /// What the server sends.
@@ -161,6 +194,15 @@ pub enum ServerMsg {
     Signal { room: RoomId, from: PeerId, from_user: UserId, signal: Signal },
     /// Answer to [`ClientMsg::Ping`].
     Pong { nonce: u64 },
+    /// A live stream started (sent to `listings:live`).
+    StreamStarted { stream: StreamSummary },
+    /// A live stream ended (sent to `listings:live` and to the stream's room).
+    StreamEnded { stream: StreamId },
+    /// The number of distinct signed-in viewers of a stream changed (sent to `listings:live` and the stream's room).
+    ViewerCount { stream: StreamId, viewers: u32 },
+    /// The stream's publisher lost its connection (`connected: false`; the stream ends unless it is back
+    /// within the grace period) or came back (`connected: true`; it will send new offers).
+    PublisherStatus { stream: StreamId, connected: bool },
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
     Error { code: ErrorCode, message: String },
 }
@@ -190,6 +232,7 @@ mod tests {
                 username_fragment: None,
             },
             Signal::EndOfCandidates,
+            Signal::RestartIce,
         ]
     }
 
@@ -206,14 +249,35 @@ mod tests {
     #[test]
     fn every_server_message_round_trips() {
         let user = UserId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
-        let info = PeerInfo { peer: PeerId(1), user, name: "Ada <b>".into() };
+        let info = PeerInfo { peer: PeerId(1), user, name: "Ada <b>".into(), role: MemberRole::Publisher };
+        let stream = StreamId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002));
         round_trip(ServerMsg::Welcome { peer: PeerId(1), user, name: "Ada".into() });
         round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()] });
         round_trip(ServerMsg::Left { room: room() });
         round_trip(ServerMsg::PeerJoined { room: room(), peer: info });
         round_trip(ServerMsg::PeerLeft { room: room(), peer: PeerId(1) });
         round_trip(ServerMsg::Pong { nonce: 9 });
-        for code in [ErrorCode::NotInRoom, ErrorCode::PeerNotInRoom, ErrorCode::Forbidden, ErrorCode::TooManyRooms] {
+        round_trip(ServerMsg::StreamStarted {
+            stream: StreamSummary {
+                id: stream,
+                title: "Vintage cameras".into(),
+                seller_name: "Sam".into(),
+                category: "Collectibles".into(),
+                category_slug: "collectibles".into(),
+                viewers: 3,
+                started_at_ms: 1_700_000_000_000,
+            },
+        });
+        round_trip(ServerMsg::StreamEnded { stream });
+        round_trip(ServerMsg::ViewerCount { stream, viewers: 2 });
+        round_trip(ServerMsg::PublisherStatus { stream, connected: false });
+        for code in [
+            ErrorCode::NotInRoom,
+            ErrorCode::PeerNotInRoom,
+            ErrorCode::Forbidden,
+            ErrorCode::TooManyRooms,
+            ErrorCode::NoSuchRoom,
+        ] {
             round_trip(ServerMsg::Error { code, message: "no".into() });
         }
         for signal in signals() {
@@ -238,7 +302,18 @@ mod tests {
     #[test]
     fn room_ids_are_validated() {
         assert!(serde_json::from_str::<RoomId>("\"call:ok-1_a\"").is_ok());
-        for bad in ["\"call:\"", "\"call:UPPER\"", "\"lobby\"", "\"nope:x\"", "\"call:a b\""] {
+        assert_eq!(serde_json::from_str::<RoomId>("\"listings:live\"").unwrap(), RoomId::Listings);
+        let stream: RoomId = serde_json::from_str("\"stream:0190a000-0000-7000-8000-000000000001\"").unwrap();
+        assert_eq!(stream.to_string(), "stream:0190a000-0000-7000-8000-000000000001");
+        for bad in [
+            "\"call:\"",
+            "\"call:UPPER\"",
+            "\"lobby\"",
+            "\"nope:x\"",
+            "\"call:a b\"",
+            "\"stream:42\"",
+            "\"listings:all\"",
+        ] {
             assert!(serde_json::from_str::<RoomId>(bad).is_err(), "{bad}");
         }
         let long = format!("\"call:{}\"", "a".repeat(65));

@@ -2,9 +2,10 @@
 //! bounded send queue, close codes) and the permission check before each hub operation.
 
 use crate::auth::backend::{AuthSession, User};
+use crate::live::service as live;
 use crate::server::state::AppState;
 use crate::signaling::hub::Registration;
-use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
+use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -42,12 +43,15 @@ pub async fn ws_handler(
         .on_upgrade(move |socket| serve_socket(socket, state, user))
 }
 
-/// May `user` enter `room`? Default deny: each room kind names its rule.
+/// May `user` enter `room`, and in which role? Default deny: each room kind names its rule.
 ///
-/// `call:*` rooms are open to every signed-in user (the rooms feature adds existence and capacity).
-pub async fn authorize_join(_state: &AppState, _user: &User, room: &RoomId) -> Result<(), ErrorCode> {
+/// - `call:*`: any signed-in user, as `Member` (the rooms feature adds existence and capacity);
+/// - `stream:*`: the stream must be live (`NoSuchRoom` otherwise); its seller is `Publisher`, anyone else `Viewer`;
+/// - `listings:live`: any signed-in user, as `Member`.
+pub async fn authorize_join(state: &AppState, user: &User, room: &RoomId) -> Result<MemberRole, ErrorCode> {
     match room {
-        RoomId::Call(_) => Ok(()),
+        RoomId::Call(_) | RoomId::Listings => Ok(MemberRole::Member),
+        RoomId::Stream(stream) => live::role_in_stream(state, user, *stream).await,
     }
 }
 
@@ -106,11 +110,24 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
         }
     };
 
-    state.hub.unregister(peer);
+    for (room, role) in state.hub.unregister(peer) {
+        live::member_left(&state, &room, role).await;
+    }
     if let Some((code, reason)) = close {
         tracing::debug!(%peer, code, reason, "closing ws");
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+        // Closing handshake (RFC 6455 §7.1.2): send our Close, then read until the client's Close so that
+        // its in-flight frames (e.g. pongs) do not turn the close into a connection reset. Bounded to 1 s.
+        let _ = timeout(Duration::from_secs(1), async {
+            if socket.send(Message::Close(Some(frame))).await.is_ok() {
+                while let Some(Ok(msg)) = socket.recv().await {
+                    if matches!(msg, Message::Close(_)) {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
     }
     tracing::debug!(%peer, "ws disconnected");
 }
@@ -144,6 +161,7 @@ fn error_message(code: ErrorCode) -> &'static str {
         ErrorCode::PeerNotInRoom => "That peer is not in this room.",
         ErrorCode::Forbidden => "You may not do this in this room.",
         ErrorCode::TooManyRooms => "Leave a room before joining another one.",
+        ErrorCode::NoSuchRoom => "That room does not exist or has ended.",
     }
 }
 
@@ -151,11 +169,20 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
     let hub = &state.hub;
     let result = match msg {
         ClientMsg::Join { room } => match authorize_join(state, user, &room).await {
-            Ok(()) => hub.join(peer, &room).map(|peers| hub.send(peer, &ServerMsg::Joined { room, peers })),
+            Ok(role) => match hub.join(peer, &room, role) {
+                Ok(peers) => {
+                    hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers });
+                    live::member_joined(state, &room, role).await;
+                    Ok(())
+                }
+                Err(code) => Err(code),
+            },
             Err(code) => Err(code),
         },
         ClientMsg::Leave { room } => {
-            hub.leave(peer, &room);
+            if let Some(role) = hub.leave(peer, &room) {
+                live::member_left(state, &room, role).await;
+            }
             hub.send(peer, &ServerMsg::Left { room });
             Ok(())
         }

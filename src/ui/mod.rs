@@ -1,5 +1,7 @@
 //! Shared presentational components and the pages that belong to no feature: navigation, home, 404.
 
+pub mod clock;
+
 use crate::auth::components::{use_auth, AccountMenu};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,6 +10,7 @@ use leptos_router::components::A;
 /// The top bar: brand, feature links (one per page that exists), account menu.
 #[component]
 pub fn NavBar() -> impl IntoView {
+    let auth = use_auth();
     view! {
         <header class="topbar">
             <nav class="nav" aria-label="Main">
@@ -15,7 +18,16 @@ pub fn NavBar() -> impl IntoView {
                     <span class="brand-dot" aria-hidden="true"></span>
                     "OnAir"
                 </A>
-                <div class="nav-links"></div>
+                <div class="nav-links">
+                    <A href="/live" exact=true>"Live"</A>
+                    <Transition fallback=|| ()>
+                        {move || {
+                            auth.user.get().and_then(|u| u.ok().flatten()).map(|_| {
+                                view! { <A href="/live/new">"Go Live"</A> }
+                            })
+                        }}
+                    </Transition>
+                </div>
                 <AccountMenu/>
             </nav>
         </header>
@@ -45,7 +57,7 @@ pub fn HomePage() -> impl IntoView {
                         None => view! {
                             <div class="hero-actions">
                                 <A href="/signup" attr:class="btn">"Create an account"</A>
-                                <A href="/login" attr:class="btn btn-ghost">"Log in"</A>
+                                <A href="/live" attr:class="btn btn-ghost">"See who is live"</A>
                             </div>
                         }
                         .into_any(),
@@ -55,7 +67,7 @@ pub fn HomePage() -> impl IntoView {
         </section>
         <section class="products" aria-label="Products">
             <article class="card product">
-                <h2>"Live shopping"</h2>
+                <h2><A href="/live">"Live shopping"</A></h2>
                 <p>"Click Go Live, show your products, and let viewers buy the ones you feature at a special price while they watch and chat."</p>
             </article>
             <article class="card product">

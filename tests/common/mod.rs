@@ -118,7 +118,11 @@ impl Browser {
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Opens `/ws` with the given cookie and origin; returns the handshake error if the server refuses.
-pub async fn ws_connect(server: &TestServer, cookie: Option<&str>, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+pub async fn ws_connect(
+    server: &TestServer,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let mut req = server.ws_url().into_client_request().unwrap();
     if let Some(cookie) = cookie {
         req.headers_mut().insert("Cookie", cookie.parse().unwrap());

@@ -1,0 +1,107 @@
+import { expect, test, type Browser, type Page } from '@playwright/test';
+import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+
+// Issue #3: a seller goes live; two shoppers already on /live see the stream appear without reload,
+// open it and get playing video over real RTCPeerConnections; the seller sees 2 viewers; the seller
+// ends; both shoppers see "Stream ended" and the listing drops it without reload.
+
+const PASSWORD = 'correct-horse-battery-9';
+
+async function newUser(browser: Browser, prefix: string, displayName: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signUp(page, { username: uniqueName(prefix), displayName, password: PASSWORD });
+  await expectSignedInAs(page, displayName);
+  return page;
+}
+
+/** The shopper's remote video plays: it has a frame size, its clock advances, and the peer connection is connected. */
+async function expectPlaying(page: Page): Promise<void> {
+  const video = page.getByTestId('remote-video');
+  await expect(page.getByTestId('player')).toHaveAttribute('data-status', 'connected', { timeout: 20_000 });
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 15_000 }).toBeGreaterThan(0);
+  const t0 = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime), { timeout: 10_000 }).toBeGreaterThan(t0);
+  await expect(page.getByTestId('watch-status')).toHaveText('Connected');
+}
+
+test('a seller goes live, two shoppers watch, and everyone sees the end', async ({ browser }) => {
+  test.setTimeout(120_000);
+  const title = `Vintage cameras ${uniqueName('t')}`;
+
+  const seller = await newUser(browser, 'seller', 'Sam Seller');
+  const ada = await newUser(browser, 'ada', 'Ada Shopper');
+  const ben = await newUser(browser, 'ben', 'Ben Shopper');
+
+  // Both shoppers wait on the listings.
+  for (const shopper of [ada, ben]) {
+    await gotoHydrated(shopper, '/live');
+    await expect(shopper.getByRole('heading', { name: 'Live now' })).toBeVisible();
+    await expect(shopper.getByRole('heading', { name: title })).toHaveCount(0);
+  }
+
+  // The seller fills in the form; Go Live is enabled once the camera preview runs.
+  await gotoHydrated(seller, '/live/new');
+  await seller.getByLabel('Title').fill(title);
+  await seller.getByLabel('Description').fill('All tested, with lenses.');
+  await seller.getByLabel('Category').selectOption({ label: 'Collectibles' });
+  const goLive = seller.getByRole('button', { name: 'Go Live', exact: true });
+  await expect(goLive).toBeEnabled({ timeout: 15_000 });
+  await expect
+    .poll(() => seller.getByTestId('preview').evaluate((v: HTMLVideoElement) => v.videoWidth))
+    .toBeGreaterThan(0);
+  await goLive.click();
+  await expect(seller).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
+  await expect(seller.getByRole('button', { name: 'End stream' })).toBeVisible();
+  await expect(seller.getByTestId('viewer-count')).toHaveText('0');
+
+  // The shoppers see it appear without reloading, and open it.
+  const watchers: Page[] = [];
+  for (const shopper of [ada, ben]) {
+    const card = shopper.locator('.stream-card', { has: shopper.getByRole('heading', { name: title }) });
+    await expect(card).toBeVisible({ timeout: 10_000 });
+    await expect(card).toContainText('Sam Seller');
+    await expect(card).toContainText('Collectibles');
+    // Ada keeps the listing open in her first tab and watches in a second one.
+    const watch = shopper === ada ? await shopper.context().newPage() : shopper;
+    if (watch !== shopper) {
+      const href = await card.getByRole('link').getAttribute('href');
+      await gotoHydrated(watch, href!);
+    } else {
+      await card.getByRole('link').click();
+      await expect(watch).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
+    }
+    await expect(watch.getByRole('heading', { name: title })).toBeVisible();
+    await expect(watch.getByText('Sam Seller')).toBeVisible();
+    watchers.push(watch);
+  }
+  for (const watch of watchers) {
+    await expectPlaying(watch);
+  }
+
+  await expect(seller.getByTestId('viewer-count')).toHaveText('2');
+  await expect(watchers[0].getByTestId('viewer-count')).toHaveText('2');
+  const listedCard = ada.locator('.stream-card', { has: ada.getByRole('heading', { name: title }) });
+  await expect(listedCard.getByTestId('viewer-count')).toHaveText('2 viewers');
+
+  // The seller ends the stream: every shopper sees it at once, and the listing drops it.
+  await seller.getByRole('button', { name: 'End stream' }).click();
+  await expect(seller.getByTestId('seller-ended')).toBeVisible();
+  for (const watch of watchers) {
+    await expect(watch.getByTestId('player')).toHaveAttribute('data-status', 'ended');
+    await expect(watch.getByText('Stream ended').first()).toBeVisible();
+  }
+  await expect(ada.getByRole('heading', { name: title })).toHaveCount(0);
+});
+
+test('an unknown stream shows a clear page', async ({ page }) => {
+  await gotoHydrated(page, '/live/0190a000-0000-7000-8000-000000000000');
+  await expect(page.getByRole('heading', { name: 'Stream not found' })).toBeVisible();
+  await gotoHydrated(page, '/live/not-a-stream-id');
+  await expect(page.getByRole('heading', { name: 'Stream not found' })).toBeVisible();
+});
+
+test('nothing live shows an empty state, for a signed-out visitor too', async ({ page }) => {
+  await gotoHydrated(page, '/live?category=beauty');
+  await expect(page.getByTestId('live-empty')).toBeVisible();
+});

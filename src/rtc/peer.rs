@@ -1,0 +1,547 @@
+//! One `RTCPeerConnection` to one remote peer, driven by the [`Negotiator`] (WASM / `hydrate` only).
+//!
+//! This is the thin effectful shell around [`super::negotiation`]: it turns browser events and remote
+//! [`Signal`]s into [`Input`]s, executes the resulting [`Action`]s with web-sys, and feeds the completions
+//! back. Everything that reaches the negotiator goes through one FIFO queue per peer, drained by a single
+//! task, so a signal is never started before the promises of the previous one have settled (JSEP, RFC 8829;
+//! W3C webrtc-pc perfect negotiation). Local ICE candidates are trickled as they are gathered (RFC 8838).
+//! The peer owns its event-handler closures and drops them in [`Peer::close`] (or when the last clone is
+//! dropped); nothing is `forget()`-ed.
+
+use super::negotiation::{Action, Candidate, Input, Negotiator, SdpKind};
+use super::IceServer;
+use crate::signaling::protocol::Signal;
+use leptos::logging::warn;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
+};
+
+// Members that web-sys 0.3.107 does not bind, on local views of the same JS objects (an inherent impl on the
+// web-sys types themselves would break the orphan rule); reach them with `unchecked_ref`.
+#[wasm_bindgen]
+extern "C" {
+    /// View of an `RTCPeerConnection`.
+    type PeerConnectionExt;
+
+    /// `RTCPeerConnection.setLocalDescription()` with no argument: the implicit description (W3C
+    /// webrtc-pc), an offer in `stable` and an answer in `have-remote-offer`.
+    #[wasm_bindgen(method, js_name = setLocalDescription)]
+    fn set_local_description_implicit(this: &PeerConnectionExt) -> js_sys::Promise;
+
+    /// `RTCPeerConnection.addTrack(track, stream)`, with its exception caught (web-sys's `add_track_0` lets
+    /// an `InvalidAccessError` for a track added twice escape).
+    #[wasm_bindgen(method, catch, js_name = addTrack)]
+    fn add_track(
+        this: &PeerConnectionExt,
+        track: &MediaStreamTrack,
+        stream: &MediaStream,
+    ) -> Result<RtcRtpSender, JsValue>;
+
+    /// `RTCPeerConnection.restartIce()` (W3C webrtc-pc, RFC 8445 §2.4).
+    #[wasm_bindgen(method, catch, js_name = restartIce)]
+    fn restart_ice(this: &PeerConnectionExt) -> Result<(), JsValue>;
+
+    /// View of an `RTCIceCandidate` or an `RTCIceCandidateInit` dictionary.
+    type IceCandidateExt;
+
+    /// `RTCIceCandidate.usernameFragment`.
+    #[wasm_bindgen(method, getter = usernameFragment)]
+    fn username_fragment(this: &IceCandidateExt) -> Option<String>;
+
+    /// `RTCIceCandidateInit.usernameFragment`.
+    #[wasm_bindgen(method, setter = usernameFragment)]
+    fn set_username_fragment(this: &IceCandidateExt, value: &str);
+}
+
+/// The connection's overall state, from W3C `RTCPeerConnectionState` (`pc.connectionState`), which
+/// aggregates the ICE and DTLS transports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerState {
+    /// Nothing has happened yet (`"new"`).
+    New,
+    /// ICE or DTLS is establishing (`"connecting"`).
+    Connecting,
+    /// Media can flow (`"connected"`).
+    Connected,
+    /// Connectivity was lost and may come back by itself (`"disconnected"`).
+    Disconnected,
+    /// Connectivity failed; needs an ICE restart (`"failed"`). One automatic restart is attempted per
+    /// failure episode; offer the person a *Retry* ([`Peer::restart_ice`]) if it stays failed.
+    Failed,
+    /// The connection was closed (`"closed"`, or [`Peer::close`] was called).
+    Closed,
+}
+
+impl From<RtcPeerConnectionState> for PeerState {
+    fn from(state: RtcPeerConnectionState) -> Self {
+        match state {
+            RtcPeerConnectionState::New => PeerState::New,
+            RtcPeerConnectionState::Connecting => PeerState::Connecting,
+            RtcPeerConnectionState::Connected => PeerState::Connected,
+            RtcPeerConnectionState::Disconnected => PeerState::Disconnected,
+            RtcPeerConnectionState::Failed => PeerState::Failed,
+            RtcPeerConnectionState::Closed => PeerState::Closed,
+            _ => PeerState::New,
+        }
+    }
+}
+
+/// What a [`Peer`] reports to its owner through `on_event`.
+#[derive(Clone, Debug)]
+pub enum PeerEvent {
+    /// The remote side's media arrived (the `track` event). Fired once per remote track, usually with the
+    /// same stream for the audio and the video track: attach it to a `<video>` (idempotent). When the remote
+    /// sent a track without a stream, the peer collects such tracks in one stream of its own.
+    RemoteStream(MediaStream),
+    /// `pc.connectionState` changed.
+    State(PeerState),
+}
+
+/// A cheap-to-clone handle (`Rc`) on one `RTCPeerConnection` with perfect negotiation, trickle ICE and ICE
+/// restart. Dropping the last clone closes the connection, like [`Peer::close`].
+#[derive(Clone)]
+pub struct Peer {
+    inner: Rc<Inner>,
+}
+
+type SendFn = Rc<dyn Fn(Signal)>;
+type EventFn = Rc<dyn Fn(PeerEvent)>;
+
+struct Inner {
+    pc: RtcPeerConnection,
+    polite: bool,
+    /// The owner's callbacks; taken on close, which also breaks any `Rc` cycle through them.
+    send: RefCell<Option<SendFn>>,
+    on_event: RefCell<Option<EventFn>>,
+    negotiator: RefCell<Negotiator>,
+    /// Inputs waiting for the negotiator, arrival order.
+    queue: RefCell<VecDeque<Input>>,
+    /// A task is draining `queue`.
+    pumping: Cell<bool>,
+    closed: Cell<bool>,
+    /// `(track kind, sender)` for every track added with [`Peer::add_stream`].
+    senders: RefCell<Vec<(String, RtcRtpSender)>>,
+    /// Collects remote tracks that arrived without a stream.
+    loose_tracks: RefCell<Option<MediaStream>>,
+    callbacks: RefCell<Option<Callbacks>>,
+}
+
+/// The event handlers installed on the connection; dropped (never forgotten) on close.
+struct Callbacks {
+    _negotiation_needed: Closure<dyn FnMut(Event)>,
+    _ice_candidate: Closure<dyn FnMut(RtcPeerConnectionIceEvent)>,
+    _track: Closure<dyn FnMut(RtcTrackEvent)>,
+    _connection_state: Closure<dyn FnMut(Event)>,
+}
+
+impl Peer {
+    /// Creates the `RTCPeerConnection` with these STUN/TURN servers and installs its handlers.
+    ///
+    /// `polite`: true for the receive-only viewer, false for the publisher (in a mesh call, opposite values
+    /// on the two ends, e.g. by comparing peer ids); see [`Negotiator::new`]. `send` relays a signal to the
+    /// remote peer (called from event handlers; must not block). `on_event` receives [`PeerEvent`]s; both may
+    /// call back into the peer, including [`Peer::close`]. Both are dropped on close, so capturing a clone of
+    /// this `Peer` in them is fine as long as the peer is closed eventually.
+    ///
+    /// # Errors
+    /// The `RTCPeerConnection` constructor's exception, e.g. a `SyntaxError` for a malformed ICE server URL
+    /// or an `InvalidAccessError` for a TURN server without credentials.
+    pub fn new(
+        ice_servers: &[IceServer],
+        polite: bool,
+        send: Rc<dyn Fn(Signal)>,
+        on_event: Rc<dyn Fn(PeerEvent)>,
+    ) -> Result<Peer, JsValue> {
+        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let inner = Rc::new(Inner {
+            pc,
+            polite,
+            send: RefCell::new(Some(send)),
+            on_event: RefCell::new(Some(on_event)),
+            negotiator: RefCell::new(Negotiator::new(polite)),
+            queue: RefCell::new(VecDeque::new()),
+            pumping: Cell::new(false),
+            closed: Cell::new(false),
+            senders: RefCell::new(Vec::new()),
+            loose_tracks: RefCell::new(None),
+            callbacks: RefCell::new(None),
+        });
+        let callbacks = install_handlers(&inner);
+        *inner.callbacks.borrow_mut() = Some(callbacks);
+        Ok(Peer { inner })
+    }
+
+    /// Whether this end yields on offer collisions (see [`Peer::new`]).
+    pub fn is_polite(&self) -> bool {
+        self.inner.polite
+    }
+
+    /// Sends every track of `stream` (`pc.addTrack(track, stream)`); the browser then fires
+    /// `negotiationneeded` and the peer offers through `send`. Call once per stream; to switch camera or
+    /// microphone later use [`Peer::replace_video_track`] / [`Peer::replace_audio_track`]. A track the
+    /// browser refuses (e.g. added twice) is logged and skipped.
+    pub fn add_stream(&self, stream: &MediaStream) {
+        if self.inner.closed.get() {
+            return;
+        }
+        for track in stream.get_tracks().iter() {
+            let track: MediaStreamTrack = track.unchecked_into();
+            match self.inner.pc.unchecked_ref::<PeerConnectionExt>().add_track(&track, stream) {
+                Ok(sender) => self.inner.senders.borrow_mut().push((track.kind(), sender)),
+                Err(err) => warn!("rtc: addTrack({}) failed: {}", track.kind(), describe(&err)),
+            }
+        }
+    }
+
+    /// Swaps the sent video track for `track` (`RTCRtpSender.replaceTrack`, no renegotiation), e.g. for
+    /// another camera or a screen share. Logs a warning if no video was added or the browser refuses.
+    pub fn replace_video_track(&self, track: &MediaStreamTrack) {
+        self.replace_track("video", track);
+    }
+
+    /// Swaps the sent audio track for `track` (`RTCRtpSender.replaceTrack`, no renegotiation).
+    /// Logs a warning if no audio was added or the browser refuses.
+    pub fn replace_audio_track(&self, track: &MediaStreamTrack) {
+        self.replace_track("audio", track);
+    }
+
+    fn replace_track(&self, kind: &'static str, track: &MediaStreamTrack) {
+        if self.inner.closed.get() {
+            return;
+        }
+        let sender = self.inner.senders.borrow().iter().find(|(k, _)| k == kind).map(|(_, s)| s.clone());
+        let Some(sender) = sender else {
+            warn!("rtc: no {kind} track is being sent; nothing to replace");
+            return;
+        };
+        let promise = sender.replace_track(Some(track));
+        spawn_local(async move {
+            if let Err(err) = JsFuture::from(promise).await {
+                warn!("rtc: replaceTrack({kind}) failed: {}", describe(&err));
+            }
+        });
+    }
+
+    /// Processes a signal from the remote peer. Signals are handled strictly in arrival order, each after
+    /// the previous one's browser operations settled.
+    pub fn handle(&self, signal: Signal) {
+        enqueue(&self.inner, Input::Remote(signal));
+    }
+
+    /// Restarts ICE now (RFC 8445 §2.4), e.g. from a *Retry* button: the publisher (impolite side) calls
+    /// `pc.restartIce()` and sends a new offer; the viewer (polite side) sends [`Signal::RestartIce`]
+    /// to ask the publisher for it ([`Peer::request_restart`]).
+    pub fn restart_ice(&self) {
+        enqueue(&self.inner, Input::RestartIceRequested);
+    }
+
+    /// Sends [`Signal::RestartIce`] to the remote peer, asking it (the offering side) to restart ICE.
+    pub fn request_restart(&self) {
+        if let Some(send) = self.inner.sender() {
+            send(Signal::RestartIce);
+        }
+    }
+
+    /// The current `pc.connectionState`; [`PeerState::Closed`] after [`Peer::close`].
+    pub fn connection_state(&self) -> PeerState {
+        if self.inner.closed.get() {
+            PeerState::Closed
+        } else {
+            self.inner.pc.connection_state().into()
+        }
+    }
+
+    /// Closes the connection (`pc.close()`), drops the event handlers and any queued signals; no event is
+    /// reported afterwards. Idempotent. Local tracks are not stopped (see [`super::media::stop`]).
+    pub fn close(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Inner {
+    /// The owner's `send`, unless closed. Clone it out so that no borrow is held while it runs.
+    fn sender(&self) -> Option<SendFn> {
+        self.send.borrow().clone().filter(|_| !self.closed.get())
+    }
+
+    /// The owner's `on_event`, unless closed.
+    fn notifier(&self) -> Option<EventFn> {
+        self.on_event.borrow().clone().filter(|_| !self.closed.get())
+    }
+
+    fn shutdown(&self) {
+        if self.closed.replace(true) {
+            return;
+        }
+        self.pc.set_onnegotiationneeded(None);
+        self.pc.set_onicecandidate(None);
+        self.pc.set_ontrack(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.close();
+        self.queue.borrow_mut().clear();
+        // Dropping a closure that is running right now (close() called from inside `on_event`) is safe:
+        // wasm-bindgen frees it when that call returns.
+        drop(self.callbacks.borrow_mut().take());
+        drop(self.send.borrow_mut().take());
+        drop(self.on_event.borrow_mut().take());
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// `RTCConfiguration` with `iceServers` from our serde type; servers without URLs are skipped.
+fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+    let servers = js_sys::Array::new();
+    for server in ice_servers.iter().filter(|s| !s.urls.is_empty()) {
+        let urls = js_sys::Array::new();
+        for url in &server.urls {
+            urls.push(&JsValue::from_str(url));
+        }
+        let entry = RtcIceServer::new();
+        entry.set_urls(&urls);
+        if let Some(username) = &server.username {
+            entry.set_username(username);
+        }
+        if let Some(credential) = &server.credential {
+            entry.set_credential(credential);
+        }
+        servers.push(&entry);
+    }
+    let config = RtcConfiguration::new();
+    config.set_ice_servers(&servers);
+    config
+}
+
+fn install_handlers(inner: &Rc<Inner>) -> Callbacks {
+    let pc = &inner.pc;
+
+    let weak = Rc::downgrade(inner);
+    let negotiation_needed = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        if let Some(inner) = weak.upgrade() {
+            enqueue(&inner, Input::NegotiationNeeded);
+        }
+    });
+    pc.set_onnegotiationneeded(Some(negotiation_needed.as_ref().unchecked_ref()));
+
+    let weak = Rc::downgrade(inner);
+    let ice_candidate = Closure::<dyn FnMut(RtcPeerConnectionIceEvent)>::new(move |ev: RtcPeerConnectionIceEvent| {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.closed.get() {
+            return;
+        }
+        let signal = match ev.candidate() {
+            // Per-section end markers (empty candidate string) are not relayed; the final null is.
+            Some(c) if c.candidate().is_empty() => return,
+            Some(c) => Signal::Candidate {
+                candidate: c.candidate(),
+                sdp_mid: c.sdp_mid(),
+                sdp_m_line_index: c.sdp_m_line_index(),
+                username_fragment: c.unchecked_ref::<IceCandidateExt>().username_fragment(),
+            },
+            None => Signal::EndOfCandidates,
+        };
+        let Some(send) = inner.sender() else { return };
+        drop(inner);
+        send(signal);
+    });
+    pc.set_onicecandidate(Some(ice_candidate.as_ref().unchecked_ref()));
+
+    let weak = Rc::downgrade(inner);
+    let track = Closure::<dyn FnMut(RtcTrackEvent)>::new(move |ev: RtcTrackEvent| {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.closed.get() {
+            return;
+        }
+        let streams = ev.streams();
+        let stream = if streams.length() > 0 {
+            streams.get(0).unchecked_into::<MediaStream>()
+        } else {
+            let mut loose = inner.loose_tracks.borrow_mut();
+            let stream = match loose.as_ref() {
+                Some(stream) => stream.clone(),
+                None => match MediaStream::new() {
+                    Ok(stream) => loose.insert(stream).clone(),
+                    Err(err) => {
+                        warn!("rtc: cannot create a MediaStream: {}", describe(&err));
+                        return;
+                    }
+                },
+            };
+            stream.add_track(&ev.track());
+            stream
+        };
+        let Some(on_event) = inner.notifier() else { return };
+        drop(inner);
+        on_event(PeerEvent::RemoteStream(stream));
+    });
+    pc.set_ontrack(Some(track.as_ref().unchecked_ref()));
+
+    let weak = Rc::downgrade(inner);
+    let connection_state = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let Some(inner) = weak.upgrade() else { return };
+        if inner.closed.get() {
+            return;
+        }
+        let state = PeerState::from(inner.pc.connection_state());
+        let Some(on_event) = inner.notifier() else { return };
+        on_event(PeerEvent::State(state));
+        match state {
+            PeerState::Failed => enqueue(&inner, Input::IceFailed),
+            PeerState::Connected => enqueue(&inner, Input::Connected),
+            _ => {}
+        }
+    });
+    pc.set_onconnectionstatechange(Some(connection_state.as_ref().unchecked_ref()));
+
+    Callbacks {
+        _negotiation_needed: negotiation_needed,
+        _ice_candidate: ice_candidate,
+        _track: track,
+        _connection_state: connection_state,
+    }
+}
+
+/// Appends an input to the peer's queue and starts the draining task if none is running.
+fn enqueue(inner: &Rc<Inner>, input: Input) {
+    if inner.closed.get() {
+        return;
+    }
+    inner.queue.borrow_mut().push_back(input);
+    if !inner.pumping.replace(true) {
+        spawn_local(pump(Rc::downgrade(inner)));
+    }
+}
+
+/// Drains the queue: one input at a time, each with all its actions (and their completions) finished
+/// before the next input starts. Holds only a `Weak` across awaits, so dropping the last [`Peer`] closes
+/// the connection at once.
+async fn pump(weak: Weak<Inner>) {
+    loop {
+        let mut todo: VecDeque<Action> = {
+            let Some(inner) = weak.upgrade() else { return };
+            let next = inner.queue.borrow_mut().pop_front();
+            let Some(input) = next.filter(|_| !inner.closed.get()) else {
+                inner.pumping.set(false);
+                return;
+            };
+            let actions = inner.negotiator.borrow_mut().handle(input);
+            actions.into()
+        };
+        while let Some(action) = todo.pop_front() {
+            let Some(completion) = execute(&weak, action).await else { continue };
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.closed.get() {
+                return;
+            }
+            let more = inner.negotiator.borrow_mut().handle(completion);
+            todo.extend(more);
+        }
+    }
+}
+
+/// Runs one action; returns the completion to feed back for description actions.
+async fn execute(weak: &Weak<Inner>, action: Action) -> Option<Input> {
+    let (pc, send) = {
+        let inner = weak.upgrade()?;
+        (inner.pc.clone(), inner.sender()?)
+    };
+    match action {
+        Action::Send(signal) => {
+            send(signal);
+            None
+        }
+        Action::RestartIce => {
+            if let Err(err) = pc.unchecked_ref::<PeerConnectionExt>().restart_ice() {
+                warn!("rtc: restartIce() failed: {}", describe(&err));
+            }
+            None
+        }
+        Action::AddIceCandidate { candidate, may_fail } => {
+            let end_of_candidates = candidate.is_none();
+            let init = candidate_init(candidate.as_ref());
+            let result = JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await;
+            // Rejections are expected for candidates of an ignored offer; end-of-candidates is only a hint
+            // (RFC 8838), so its rejection is not worth a warning either.
+            if let Err(err) = result {
+                if !may_fail && !end_of_candidates {
+                    warn!("rtc: addIceCandidate failed: {}", describe(&err));
+                }
+            }
+            None
+        }
+        Action::SetLocalDescription => {
+            Some(match JsFuture::from(pc.unchecked_ref::<PeerConnectionExt>().set_local_description_implicit()).await {
+                Ok(_) => match pc.local_description() {
+                    Some(desc) => match desc.type_() {
+                        RtcSdpType::Offer => Input::LocalDescriptionSet { kind: SdpKind::Offer, sdp: desc.sdp() },
+                        RtcSdpType::Answer => Input::LocalDescriptionSet { kind: SdpKind::Answer, sdp: desc.sdp() },
+                        other => {
+                            failed("setLocalDescription", &JsValue::from_str(&format!("unexpected type {other:?}")))
+                        }
+                    },
+                    None => failed("setLocalDescription", &JsValue::from_str("no local description")),
+                },
+                Err(err) => failed("setLocalDescription", &err),
+            })
+        }
+        Action::Rollback => {
+            let init = RtcSessionDescriptionInit::new(RtcSdpType::Rollback);
+            Some(match JsFuture::from(pc.set_local_description(&init)).await {
+                Ok(_) => Input::RolledBack,
+                Err(err) => failed("rollback", &err),
+            })
+        }
+        Action::SetRemoteDescription { kind, sdp } => {
+            let init = RtcSessionDescriptionInit::new(match kind {
+                SdpKind::Offer => RtcSdpType::Offer,
+                SdpKind::Answer => RtcSdpType::Answer,
+            });
+            init.set_sdp(&sdp);
+            Some(match JsFuture::from(pc.set_remote_description(&init)).await {
+                Ok(_) => Input::RemoteDescriptionSet,
+                Err(err) => failed("setRemoteDescription", &err),
+            })
+        }
+    }
+}
+
+/// `RTCIceCandidateInit` for a candidate, or `{candidate: ""}` (end-of-candidates) for `None`.
+fn candidate_init(candidate: Option<&Candidate>) -> RtcIceCandidateInit {
+    let Some(c) = candidate else {
+        return RtcIceCandidateInit::new("");
+    };
+    let init = RtcIceCandidateInit::new(&c.candidate);
+    init.set_sdp_mid(c.sdp_mid.as_deref());
+    init.set_sdp_m_line_index(c.sdp_m_line_index);
+    if let Some(ufrag) = &c.username_fragment {
+        init.unchecked_ref::<IceCandidateExt>().set_username_fragment(ufrag);
+    }
+    init
+}
+
+fn failed(operation: &str, err: &JsValue) -> Input {
+    let reason = describe(err);
+    warn!("rtc: {operation} failed: {reason}");
+    Input::OperationFailed(reason)
+}
+
+/// `"<name>: <message>"` for an exception (DOMException or Error), else its debug form.
+fn describe(err: &JsValue) -> String {
+    let field = |key: &str| js_sys::Reflect::get(err, &JsValue::from_str(key)).ok().and_then(|v| v.as_string());
+    match (field("name"), field("message")) {
+        (Some(name), Some(message)) => format!("{name}: {message}"),
+        _ => err.as_string().unwrap_or_else(|| format!("{err:?}")),
+    }
+}

@@ -1,0 +1,261 @@
+//! Browser side of `/ws` (hydrate only): one WebSocket per page, shared by every component; reconnects
+//! with exponential backoff and rejoins its rooms; delivers typed [`ServerMsg`]s to subscribers.
+
+use crate::ids::PeerId;
+use crate::signaling::protocol::{ClientMsg, RoomId, ServerMsg};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// State of the page's signaling connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    /// First connection attempt in progress.
+    Connecting,
+    /// Connected; rooms are joined.
+    Open,
+    /// The connection dropped; retrying with backoff.
+    Reconnecting,
+}
+
+/// What subscribers receive.
+#[derive(Clone, Debug)]
+pub enum ClientEvent {
+    /// The connection's status changed (also sent once on subscribing).
+    Status(LinkStatus),
+    /// A message from the server.
+    Msg(ServerMsg),
+}
+
+type Handler = Rc<dyn Fn(&ClientEvent)>;
+
+struct Inner {
+    ws: Option<WebSocket>,
+    status: LinkStatus,
+    rooms: Vec<RoomId>,
+    handlers: Vec<(u64, Handler)>,
+    next_handler: u64,
+    attempts: u32,
+    me: Option<PeerId>,
+    // Kept alive as long as the socket they are attached to; replaced on reconnect.
+    callbacks:
+        Option<(Closure<dyn FnMut(MessageEvent)>, Closure<dyn FnMut(CloseEvent)>, Closure<dyn FnMut(web_sys::Event)>)>,
+}
+
+thread_local! {
+    static CLIENT: Rc<RefCell<Inner>> = Rc::new(RefCell::new(Inner {
+        ws: None,
+        status: LinkStatus::Connecting,
+        rooms: Vec::new(),
+        handlers: Vec::new(),
+        next_handler: 1,
+        attempts: 0,
+        me: None,
+        callbacks: None,
+    }));
+}
+
+fn client() -> Rc<RefCell<Inner>> {
+    CLIENT.with(Rc::clone)
+}
+
+fn ws_url() -> String {
+    let location = web_sys::window().expect("window").location();
+    let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
+    format!("{scheme}://{}/ws", location.host().unwrap_or_default())
+}
+
+fn dispatch(event: ClientEvent) {
+    let handlers: Vec<Handler> = client().borrow().handlers.iter().map(|(_, h)| h.clone()).collect();
+    for handler in handlers {
+        handler(&event);
+    }
+}
+
+fn set_status(status: LinkStatus) {
+    let changed = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        let changed = inner.status != status;
+        inner.status = status;
+        changed
+    };
+    if changed {
+        dispatch(ClientEvent::Status(status));
+    }
+}
+
+fn raw_send(ws: &WebSocket, msg: &ClientMsg) -> bool {
+    match serde_json::to_string(msg) {
+        Ok(text) => ws.send_with_str(&text).is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn connect() {
+    let ws = match WebSocket::new(&ws_url()) {
+        Ok(ws) => ws,
+        Err(_) => {
+            schedule_reconnect();
+            return;
+        }
+    };
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let Some(text) = e.data().as_string() else { return };
+        match serde_json::from_str::<ServerMsg>(&text) {
+            Ok(msg) => {
+                if let ServerMsg::Welcome { peer, .. } = &msg {
+                    client().borrow_mut().me = Some(*peer);
+                }
+                dispatch(ClientEvent::Msg(msg));
+            }
+            Err(e) => leptos::logging::warn!("ignoring a message this page does not understand: {e}"),
+        }
+    });
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        let (ws, rooms) = {
+            let c = client();
+            let mut inner = c.borrow_mut();
+            inner.attempts = 0;
+            (inner.ws.clone(), inner.rooms.clone())
+        };
+        if let Some(ws) = ws {
+            for room in rooms {
+                raw_send(&ws, &ClientMsg::Join { room });
+            }
+        }
+        set_status(LinkStatus::Open);
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+        {
+            let c = client();
+            let mut inner = c.borrow_mut();
+            inner.ws = None;
+            inner.me = None;
+        }
+        set_status(LinkStatus::Reconnecting);
+        schedule_reconnect();
+    });
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    let c = client();
+    let mut inner = c.borrow_mut();
+    inner.ws = Some(ws);
+    // Dropping the previous socket's callbacks is safe: that socket is closed and has no handlers set.
+    inner.callbacks = Some((on_message, on_close, on_open));
+}
+
+/// Backoff: 0.5 s doubling to 10 s, with ±25 % jitter so a restarted server is not hit all at once.
+fn schedule_reconnect() {
+    let attempts = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        inner.attempts = inner.attempts.saturating_add(1);
+        inner.attempts
+    };
+    let base = (500.0 * 2f64.powi(attempts.min(5) as i32 - 1)).min(10_000.0);
+    let delay = base * (0.75 + 0.5 * js_sys::Math::random());
+    let retry = Closure::once_into_js(connect);
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay as i32);
+    }
+}
+
+fn ensure_started() {
+    let needs_start = {
+        let c = client();
+        let inner = c.borrow();
+        inner.ws.is_none() && inner.callbacks.is_none()
+    };
+    if needs_start {
+        connect();
+    }
+}
+
+/// Unsubscribes when dropped.
+pub struct Subscription(u64);
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let id = self.0;
+        client().borrow_mut().handlers.retain(|(h, _)| *h != id);
+    }
+}
+
+/// Calls `handler` for every event until the returned [`Subscription`] is dropped; opens the connection
+/// if needed. The current status is delivered at once.
+pub fn subscribe(handler: impl Fn(&ClientEvent) + 'static) -> Subscription {
+    ensure_started();
+    let handler: Handler = Rc::new(handler);
+    let (id, status) = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        let id = inner.next_handler;
+        inner.next_handler += 1;
+        inner.handlers.push((id, handler.clone()));
+        (id, inner.status)
+    };
+    handler(&ClientEvent::Status(status));
+    Subscription(id)
+}
+
+/// Joins `room` now if connected, and again after every reconnect until [`leave`].
+pub fn join(room: RoomId) {
+    ensure_started();
+    let ws = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        if !inner.rooms.contains(&room) {
+            inner.rooms.push(room.clone());
+        }
+        inner.ws.clone().filter(|_| inner.status == LinkStatus::Open)
+    };
+    if let Some(ws) = ws {
+        raw_send(&ws, &ClientMsg::Join { room });
+    }
+}
+
+/// Leaves `room` and stops rejoining it.
+pub fn leave(room: &RoomId) {
+    let ws = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        inner.rooms.retain(|r| r != room);
+        inner.ws.clone().filter(|_| inner.status == LinkStatus::Open)
+    };
+    if let Some(ws) = ws {
+        raw_send(&ws, &ClientMsg::Leave { room: room.clone() });
+    }
+}
+
+/// Sends `msg` if connected; returns `false` (and drops it) otherwise. Signaling during an outage is
+/// pointless: peers renegotiate after the rejoin.
+pub fn send(msg: &ClientMsg) -> bool {
+    let ws = {
+        let c = client();
+        let inner = c.borrow();
+        inner.ws.clone().filter(|_| inner.status == LinkStatus::Open)
+    };
+    ws.is_some_and(|ws| raw_send(&ws, msg))
+}
+
+/// This page's peer id, once the server said `welcome`.
+pub fn me() -> Option<PeerId> {
+    client().borrow().me
+}
+
+/// Subscribes for the lifetime of the current Leptos owner (component): unsubscribes on cleanup.
+pub fn subscribe_scoped(handler: impl Fn(&ClientEvent) + 'static) {
+    let sub = send_wrapper::SendWrapper::new(subscribe(handler));
+    leptos::prelude::on_cleanup(move || drop(sub));
+}
+
+/// Joins `room` for the lifetime of the current Leptos owner: leaves it on cleanup.
+pub fn join_scoped(room: RoomId) {
+    join(room.clone());
+    let room = send_wrapper::SendWrapper::new(room);
+    leptos::prelude::on_cleanup(move || leave(&room));
+}
