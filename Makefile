@@ -16,6 +16,7 @@ help:
 	@echo "make test     Rust tests + release build + browser tests (what CI runs)"
 	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
 	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
+	@echo "make bench-join  benchmark Join -> first video frame on the release build (JOINS=25); writes docs/benchmarks.md"
 	@echo "make clean    db-stop, then remove target/ and the Playwright results"
 
 setup:
@@ -49,3 +50,15 @@ sqlx-prepare:
 	touch src/lib.rs; \
 	SQLX_OFFLINE=false DATABASE_URL="$$url" SQLX_OFFLINE_DIR="$(CURDIR)/.sqlx" cargo check --features ssr --lib --bins; \
 	echo "wrote $$(ls .sqlx | wc -l) query files to .sqlx/"
+
+# Benchmark, not a test: a shopper joins a live stream JOINS times (default 25) against the release build
+# on 127.0.0.1:3200 (fresh database onair_bench); prints p50/p95 from Join to the first decoded video frame
+# and writes them to docs/benchmarks.md (section "Join to first frame").
+.PHONY: bench-join
+bench-join:
+	@if [ ! -x target/release/onair ] || [ ! -d target/site/pkg ]; then \
+	  echo "error: the release build (target/release/onair, target/site) is missing: run \`make test\` or \`cargo leptos build --release\` first" >&2; \
+	  exit 1; \
+	fi
+	@url=$$(scripts/ensure-db.sh --fresh onair_bench); \
+	DATABASE_URL="$$url" node end2end/bench/join-to-first-frame.mjs

@@ -1,6 +1,8 @@
 //! The HTML shell and the route table.
 
 use crate::auth::components::{AuthContext, LoginPage, SignupPage};
+use crate::commerce::catalog::components::MyProductsPage;
+use crate::commerce::components::MyOrdersPage;
 use crate::live::components::{GoLivePage, LiveListingsPage, StreamPage};
 use crate::ui::{HomePage, NavBar, NotFound};
 use leptos::prelude::*;
@@ -53,6 +55,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/live") view=LiveListingsPage/>
                     <Route path=path!("/live/new") view=GoLivePage/>
                     <Route path=path!("/live/:id") view=StreamPage/>
+                    <Route path=path!("/sell/products") view=MyProductsPage/>
+                    <Route path=path!("/orders") view=MyOrdersPage/>
                 </Routes>
             </main>
         </Router>

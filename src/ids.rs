@@ -52,6 +52,21 @@ uuid_id!(
     StreamId
 );
 
+uuid_id!(
+    /// A seller's product (`products.id`), a UUIDv7.
+    ProductId
+);
+
+uuid_id!(
+    /// An order (`orders.id`), a UUIDv7. People see the order's `number` instead.
+    OrderId
+);
+
+uuid_id!(
+    /// A chat message in a live stream (`chat_messages.id`), a UUIDv7.
+    ChatMessageId
+);
+
 /// One WebSocket connection of the signaling hub: a user with two tabs open is two peers.
 ///
 /// Assigned by the server when the socket opens (a counter, unique for the server process's lifetime)

@@ -3,8 +3,12 @@
 //! The same crate compiles twice: with `ssr` into the server binary (axum, sqlx, the signaling hub) and
 //! with `hydrate` into the browser's WASM. See `../README.md` and `docs/` for the layout and protocol.
 
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod auth;
+pub mod chat;
+pub mod commerce;
 pub mod error;
 pub mod ids;
 pub mod live;

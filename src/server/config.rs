@@ -66,6 +66,11 @@ pub struct Config {
     /// Log-in attempts allowed per client IP address per minute.
     #[arg(long, env = "ONAIR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
+
+    /// Chat messages one user may send per 5 seconds (a burst of this many, then one more every
+    /// 5 s / this number).
+    #[arg(long = "chat-messages-per-5s", env = "ONAIR_CHAT_MESSAGES_PER_5S", default_value_t = 5)]
+    pub chat_messages_per_5s: u32,
 }
 
 impl Config {

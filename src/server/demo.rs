@@ -28,6 +28,34 @@ pub async fn seed(pool: &PgPool) -> Result<(), super::StartError> {
             .await
             .map_err(|e| format!("could not create demo account {username}: {e}"))?;
     }
+    seed_products(pool).await
+}
+
+/// The demo seller's catalog: (name, description, price as typed, stock).
+pub const DEMO_PRODUCTS: &[(&str, &str, &str, &str)] = &[
+    ("Vintage film camera", "35 mm rangefinder, tested with a roll of film. Comes with a leather case.", "89.00", "3"),
+    ("Ceramic pour-over set", "Hand-glazed dripper and two cups.", "34.50", "12"),
+    ("Wool beanie", "Merino, one size, in charcoal.", "19.99", "25"),
+    ("Desk lamp", "Warm LED, dimmable, USB-C powered.", "42.00", "8"),
+];
+
+/// Gives the demo `seller` the demo products when they have none. Idempotent.
+async fn seed_products(pool: &PgPool) -> Result<(), super::StartError> {
+    use crate::commerce::catalog::{queries as catalog, service, ProductDraft};
+    let Some(seller) = queries::user_by_username(pool, "seller").await? else { return Ok(()) };
+    if catalog::count_of_seller(pool, seller.id).await? > 0 {
+        return Ok(());
+    }
+    for (name, description, price, stock) in DEMO_PRODUCTS {
+        let draft = ProductDraft {
+            name: (*name).into(),
+            description: (*description).into(),
+            price: (*price).into(),
+            stock: (*stock).into(),
+            image: String::new(),
+        };
+        service::create_for(pool, &seller, &draft.validate()?).await?;
+    }
     Ok(())
 }
 

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::signaling::ws::ws_handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(crate::commerce::catalog::routes())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -27,6 +27,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Log-in attempts per client IP.
     pub login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Chat messages per user (`--chat-messages-per-5s`).
+    pub chat_limiter: Arc<DefaultKeyedRateLimiter<crate::ids::UserId>>,
     /// Live-stream timers (seller grace periods).
     pub live: Arc<crate::live::service::LiveState>,
     /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
@@ -50,11 +52,20 @@ impl AppState {
             hub: Arc::new(Hub::new(config.ws_send_queue)),
             leptos_options,
             login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
+            chat_limiter: Arc::new(RateLimiter::keyed(chat_quota(config.chat_messages_per_5s))),
             config: Arc::new(config),
             live: Arc::default(),
             shutdown,
         }
     }
+}
+
+/// `per_5s` chat messages at once, refilled evenly over 5 s (GCRA: one more every `5 s / per_5s`).
+fn chat_quota(per_5s: u32) -> Quota {
+    let burst = NonZeroU32::new(per_5s.max(1)).expect("max(1) is non-zero");
+    Quota::with_period(std::time::Duration::from_secs(5) / burst.get())
+        .expect("5 s / u32 is at least 1 ns")
+        .allow_burst(burst)
 }
 
 impl FromRef<AppState> for LeptosOptions {

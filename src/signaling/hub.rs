@@ -176,6 +176,17 @@ impl Hub {
         fan_out(&targets, &encode(msg));
     }
 
+    /// Sends `msg` to the members of `room` that have `role` (serialized once).
+    pub fn send_to_role(&self, room: &RoomId, role: MemberRole, msg: &ServerMsg) {
+        let targets = {
+            let inner = self.read();
+            let Some(members) = inner.rooms.get(room) else { return };
+            let ids: Vec<PeerId> = members.iter().filter(|(_, r)| **r == role).map(|(p, _)| *p).collect();
+            Self::targets(&inner, &ids)
+        };
+        fan_out(&targets, &encode(msg));
+    }
+
     /// Distinct users who are in `room` as [`MemberRole::Viewer`] (a user with two tabs counts once).
     pub fn viewer_count(&self, room: &RoomId) -> u32 {
         let inner = self.read();

@@ -5,7 +5,9 @@
 //! and close codes, is `docs/protocol.md`. Signaling payloads (SDP, ICE candidates) are relayed verbatim and
 //! never stored; the server stamps `from` itself and never trusts a client's claim of who it is.
 
-use crate::ids::{PeerId, StreamId, UserId};
+use crate::chat::ChatMessageView;
+use crate::commerce::{FeaturedProduct, OrderView};
+use crate::ids::{ChatMessageId, PeerId, ProductId, StreamId, UserId};
 use crate::live::StreamSummary;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -203,6 +205,21 @@ pub enum ServerMsg {
     /// The stream's publisher lost its connection (`connected: false`; the stream ends unless it is back
     /// within the grace period) or came back (`connected: true`; it will send new offers).
     PublisherStatus { stream: StreamId, connected: bool },
+    /// The products featured in a stream changed; `products` is the whole new list (at most 3), in display
+    /// order (sent to the stream's room).
+    FeaturedChanged { stream: StreamId, products: Vec<FeaturedProduct> },
+    /// A featured product's stock changed, e.g. after an order; 0 means sold out (sent to the stream's room).
+    StockChanged { stream: StreamId, product: ProductId, stock: i32 },
+    /// An order was placed in the seller's stream (sent to the stream's publisher only).
+    OrderPlaced { stream: StreamId, order: OrderView },
+    /// Orders and revenue of a stream so far (sent to the stream's publisher only).
+    SalesStats { stream: StreamId, orders: u32, revenue_cents: i64 },
+    /// A new chat message in a stream (sent to the stream's room).
+    ChatMessage { stream: StreamId, message: ChatMessageView },
+    /// The seller deleted a chat message: remove it (sent to the stream's room).
+    ChatDeleted { stream: StreamId, message: ChatMessageId },
+    /// The seller muted a user for the rest of the stream (sent to the stream's room).
+    ChatMuted { stream: StreamId, user: UserId },
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
     Error { code: ErrorCode, message: String },
 }

@@ -23,7 +23,11 @@ pub fn NavBar() -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || {
                             auth.user.get().and_then(|u| u.ok().flatten()).map(|_| {
-                                view! { <A href="/live/new">"Go Live"</A> }
+                                view! {
+                                    <A href="/live/new">"Go Live"</A>
+                                    <A href="/sell/products">"My products"</A>
+                                    <A href="/orders">"My orders"</A>
+                                }
                             })
                         }}
                     </Transition>

@@ -3,6 +3,8 @@
 //! stream.
 
 use crate::auth::components::use_auth;
+use crate::chat::ChatPanel;
+use crate::commerce::components::{FeaturedShelf, SellerShop, StreamOrders};
 use crate::ids::StreamId;
 use crate::live::{end_stream, get_stream, StreamDetail, StreamStatus};
 use crate::ui::clock::{format_elapsed, plural, use_now};
@@ -131,6 +133,16 @@ fn EndedPage(detail: StreamDetail) -> impl IntoView {
             {lasted.map(|l| view! { <p class="muted">"It was live for " {l} ", with up to " {plural(detail.peak_viewers, "viewer", "viewers")} "."</p> })}
             <A href="/live" attr:class="btn">"See who is live now"</A>
         </section>
+        {detail.is_seller.then(|| {
+            let orders = RwSignal::new(Vec::new());
+            let revenue = RwSignal::new(0i64);
+            view! {
+                <div class="narrow">
+                    <p class="muted">"Revenue: " {move || crate::commerce::format_money(revenue.get())}</p>
+                    <StreamOrders stream=detail.id orders=orders revenue=revenue/>
+                </div>
+            }
+        })}
     }
 }
 
@@ -144,6 +156,7 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
     let now = use_now(1000);
     let started = detail.started_at_ms;
     let video = NodeRef::<leptos::html::Video>::new();
+    let peak = Memo::new(move |prev: Option<&u32>| viewers.get().max(prev.copied().unwrap_or(detail.peak_viewers)));
     let end = Action::new(move |_: &()| end_stream(stream));
     let ending = end.pending();
     Effect::new(move |_| {
@@ -196,6 +209,12 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
                 {move || end.value().get().and_then(Result::err).map(|e| view! { <p class="form-error" role="alert">{e.to_string()}</p> })}
             </aside>
         </div>
+        <div class="stream-columns">
+            <div class="stack">
+                <SellerShop stream=stream peak_viewers=Signal::from(peak) viewers=Signal::from(viewers)/>
+            </div>
+            <ChatPanel stream=stream seller=detail.seller_id is_seller=true/>
+        </div>
     }
 }
 
@@ -212,8 +231,6 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     browser::watch(stream, video, status, viewers, muted, retry);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = stream;
 
     let unmute = move |_| {
         if let Some(v) = video.get() {
@@ -267,6 +284,12 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
                 </dl>
                 <p class="description">{detail.description}</p>
             </aside>
+        </div>
+        <div class="stream-columns">
+            <div class="stack">
+                <FeaturedShelf stream=stream/>
+            </div>
+            <ChatPanel stream=stream seller=detail.seller_id is_seller=false/>
         </div>
     }
 }
