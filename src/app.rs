@@ -4,6 +4,7 @@ use crate::auth::components::{AuthContext, LoginPage, SignupPage};
 use crate::commerce::catalog::components::MyProductsPage;
 use crate::commerce::components::MyOrdersPage;
 use crate::live::components::{GoLivePage, LiveListingsPage, StreamPage};
+use crate::proctor::components::{AuditPage, InvigilatePage, NewTestPage, TakeTestPage, TestPage, TestsPage};
 use crate::ui::{HomePage, NavBar, NotFound};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -57,6 +58,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/live/:id") view=StreamPage/>
                     <Route path=path!("/sell/products") view=MyProductsPage/>
                     <Route path=path!("/orders") view=MyOrdersPage/>
+                    <Route path=path!("/tests") view=TestsPage/>
+                    <Route path=path!("/tests/new") view=NewTestPage/>
+                    <Route path=path!("/tests/:id") view=TestPage/>
+                    <Route path=path!("/tests/:id/take") view=TakeTestPage/>
+                    <Route path=path!("/tests/:id/invigilate") view=InvigilatePage/>
+                    <Route path=path!("/tests/:id/report") view=AuditPage/>
                 </Routes>
             </main>
         </Router>

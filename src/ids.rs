@@ -67,6 +67,26 @@ uuid_id!(
     ChatMessageId
 );
 
+uuid_id!(
+    /// A proctored test (`tests.id`), a UUIDv7.
+    TestId
+);
+
+uuid_id!(
+    /// A question of a test (`test_questions.id`), a UUIDv7.
+    QuestionId
+);
+
+uuid_id!(
+    /// A flag raised on a student's page during a test (`flags.id`), a UUIDv7.
+    FlagId
+);
+
+uuid_id!(
+    /// One invigilator's view of one student's stream (`view_audit.id`), a UUIDv7.
+    ViewId
+);
+
 /// One WebSocket connection of the signaling hub: a user with two tabs open is two peers.
 ///
 /// Assigned by the server when the socket opens (a counter, unique for the server process's lifetime)

@@ -12,6 +12,7 @@ pub mod commerce;
 pub mod error;
 pub mod ids;
 pub mod live;
+pub mod proctor;
 pub mod rtc;
 pub mod signaling;
 pub mod ui;

@@ -86,6 +86,34 @@ async function healthy() {
   }
 }
 
+/** Whether a .wasm file has a "name" custom section: debug builds do, release builds (wasm-opt) do not. */
+function wasmHasNameSection(file) {
+  const b = readFileSync(file);
+  let i = 8; // magic and version
+  const leb = () => {
+    let result = 0;
+    let shift = 0;
+    let byte;
+    do {
+      byte = b[i++];
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return result;
+  };
+  while (i < b.length) {
+    const id = b[i++];
+    const size = leb();
+    const end = i + size;
+    if (id === 0) {
+      const len = leb();
+      if (b.subarray(i, i + len).toString() === 'name') return true;
+    }
+    i = end;
+  }
+  return false;
+}
+
 async function startServer() {
   if (!existsSync(serverBinary) || !existsSync(path.join(siteRoot, 'pkg'))) {
     throw new Error('target/release/onair or target/site/pkg is missing: run `make test` or `cargo leptos build --release` first');
@@ -94,6 +122,12 @@ async function startServer() {
     if (!existsSync(path.join(siteRoot, 'pkg', file))) {
       throw new Error(`target/site/pkg/${file} is missing (a build still running, or one that failed?): run \`cargo leptos build --release\` first`);
     }
+  }
+  if (wasmHasNameSection(path.join(siteRoot, 'pkg', 'onair.wasm'))) {
+    throw new Error(
+      'target/site/pkg/onair.wasm is a debug build (it has a "name" section; `cargo leptos build` without --release ' +
+        'writes there too): run `cargo leptos build --release` first',
+    );
   }
   if (await healthy()) {
     throw new Error(`something already answers on ${BASE}/healthz: stop it (or set BENCH_PORT) so the benchmark measures its own server`);

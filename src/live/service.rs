@@ -14,10 +14,23 @@ use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Ephemeral live-stream state: the pending "end if the seller does not come back" timers.
+/// Ephemeral live-stream state: the pending "end if the seller does not come back" timers, and when each
+/// stream's viewer count was last pushed.
 #[derive(Default)]
 pub struct LiveState {
     grace: Mutex<HashMap<StreamId, tokio::task::AbortHandle>>,
+    counts: Mutex<HashMap<StreamId, CountPush>>,
+}
+
+/// Viewer-count pushes of one stream are at most this often; changes in between are sent together (the
+/// latest count) at the end of the interval. Without it, N viewers joining cost N² `viewer_count` messages.
+pub const VIEWER_COUNT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// When a stream's count was last pushed, and whether a trailing push is scheduled.
+#[derive(Default)]
+struct CountPush {
+    last: Option<std::time::Instant>,
+    scheduled: bool,
 }
 
 impl LiveState {
@@ -91,6 +104,7 @@ pub async fn end_by_seller(stream: StreamId) -> Result<(), AppError> {
 /// Ends `stream` if it is live and tells the listings and everyone in the stream. Idempotent.
 pub async fn end(state: &AppState, stream: StreamId) -> Result<(), AppError> {
     state.live.cancel_grace(stream);
+    state.live.counts.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
     if queries::end_stream(&state.pool, stream).await? {
         let msg = ServerMsg::StreamEnded { stream };
         state.hub.broadcast(&RoomId::Stream(stream), &msg);
@@ -182,7 +196,44 @@ fn start_grace(state: &AppState, stream: StreamId) {
     }
 }
 
+/// Pushes the stream's viewer count now, or, if one was pushed less than [`VIEWER_COUNT_INTERVAL`] ago,
+/// once at the end of that interval (one push for any number of changes in between).
 async fn viewers_changed(state: &AppState, stream: StreamId) {
+    let now = std::time::Instant::now();
+    let wait = {
+        let mut counts = state.live.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let push = counts.entry(stream).or_default();
+        if push.scheduled {
+            return;
+        }
+        match push.last {
+            Some(last) if now.duration_since(last) < VIEWER_COUNT_INTERVAL => {
+                push.scheduled = true;
+                Some(VIEWER_COUNT_INTERVAL - now.duration_since(last))
+            }
+            _ => {
+                push.last = Some(now);
+                None
+            }
+        }
+    };
+    match wait {
+        None => push_viewer_count(state, stream).await,
+        Some(wait) => {
+            let state = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                if let Some(push) = state.live.counts.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&stream) {
+                    push.scheduled = false;
+                    push.last = Some(std::time::Instant::now());
+                }
+                push_viewer_count(&state, stream).await;
+            });
+        }
+    }
+}
+
+async fn push_viewer_count(state: &AppState, stream: StreamId) {
     let viewers = state.hub.viewer_count(&RoomId::Stream(stream));
     let msg = ServerMsg::ViewerCount { stream, viewers };
     state.hub.broadcast(&RoomId::Stream(stream), &msg);

@@ -286,6 +286,8 @@ impl Negotiator {
             }
             Input::Remote(Signal::EndOfCandidates) => self.add_candidate(None, out),
             Input::Remote(Signal::RestartIce) => out.push(Action::RestartIce),
+            // Not part of negotiation: the driver applies it to the video sender (see `peer::Peer::handle`).
+            Input::Remote(Signal::PreferredLayer { .. }) => {}
             Input::IceFailed => {
                 if !self.restarted_this_episode {
                     self.restarted_this_episode = true;

@@ -233,7 +233,46 @@ impl Peer {
     /// Processes a signal from the remote peer. Signals are handled strictly in arrival order, each after
     /// the previous one's browser operations settled.
     pub fn handle(&self, signal: Signal) {
-        enqueue(&self.inner, Input::Remote(signal));
+        match signal {
+            Signal::PreferredLayer { high } => self.set_video_layer(high),
+            signal => enqueue(&self.inner, Input::Remote(signal)),
+        }
+    }
+
+    /// Sends the video at full resolution and frame rate (`high`), or as a thumbnail: a quarter of the
+    /// pixels (`scaleResolutionDownBy` 2, so 640×480 → 320×240) at ≤ 10 fps. Uses
+    /// `RTCRtpSender.setParameters` on the first encoding (W3C webrtc-pc §5.2); no renegotiation.
+    pub fn set_video_layer(&self, high: bool) {
+        if self.inner.closed.get() {
+            return;
+        }
+        let sender = self.inner.senders.borrow().iter().find(|(k, _)| *k == "video").map(|(_, s)| s.clone());
+        let Some(sender) = sender else { return };
+        let apply = || -> Result<js_sys::Promise, JsValue> {
+            use js_sys::{Array, Function, Object, Reflect};
+            let get: Function = Reflect::get(&sender, &"getParameters".into())?.dyn_into()?;
+            let params = get.call0(&sender)?;
+            let encodings: Array = Reflect::get(&params, &"encodings".into())?.dyn_into()?;
+            let first = if encodings.length() == 0 {
+                let e = Object::new();
+                encodings.push(&e);
+                e.into()
+            } else {
+                encodings.get(0)
+            };
+            Reflect::set(&first, &"scaleResolutionDownBy".into(), &(if high { 1.0 } else { 2.0 }).into())?;
+            Reflect::set(&first, &"maxFramerate".into(), &(if high { 30.0 } else { 10.0 }).into())?;
+            let set: Function = Reflect::get(&sender, &"setParameters".into())?.dyn_into()?;
+            set.call1(&sender, &params)?.dyn_into()
+        };
+        match apply() {
+            Ok(promise) => spawn_local(async move {
+                if let Err(err) = JsFuture::from(promise).await {
+                    warn!("rtc: setParameters failed: {}", describe(&err));
+                }
+            }),
+            Err(err) => warn!("rtc: could not change the video layer: {}", describe(&err)),
+        }
     }
 
     /// Restarts ICE now (RFC 8445 §2.4), e.g. from a *Retry* button: the publisher (impolite side) calls

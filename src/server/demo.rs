@@ -28,7 +28,8 @@ pub async fn seed(pool: &PgPool) -> Result<(), super::StartError> {
             .await
             .map_err(|e| format!("could not create demo account {username}: {e}"))?;
     }
-    seed_products(pool).await
+    seed_products(pool).await?;
+    seed_quiz(pool).await
 }
 
 /// The demo seller's catalog: (name, description, price as typed, stock).
@@ -55,6 +56,55 @@ async fn seed_products(pool: &PgPool) -> Result<(), super::StartError> {
             image: String::new(),
         };
         service::create_for(pool, &seller, &draft.validate()?).await?;
+    }
+    Ok(())
+}
+
+/// Title of the demo test owned by `teacher`.
+pub const DEMO_QUIZ_TITLE: &str = "Demo quiz";
+
+/// The demo test's questions.
+pub const DEMO_QUIZ_QUESTIONS: &[&str] = &[
+    "In one sentence: what does WebRTC's ICE do?",
+    "Name two things a browser needs before it can show a remote video.",
+    "Why might a proctored student's connection show as reconnecting?",
+];
+
+/// Gives the demo `teacher` the "Demo quiz" (open from an hour ago for 30 days, no duration, three
+/// questions) with `student1`–`student3` enrolled. Idempotent: an existing quiz is kept, and its window is
+/// moved on by 30 days when it has less than a day left.
+async fn seed_quiz(pool: &PgPool) -> Result<(), super::StartError> {
+    use crate::proctor::{queries as proctor_queries, service as proctor, TestRole};
+    use time::{Duration, OffsetDateTime};
+    let Some(teacher) = queries::user_by_username(pool, "teacher").await? else { return Ok(()) };
+    let now = OffsetDateTime::now_utc();
+    let test = match proctor_queries::test_by_owner_and_title(pool, teacher.id, DEMO_QUIZ_TITLE).await? {
+        Some((test, ends_at)) => {
+            if ends_at < now + Duration::days(1) {
+                proctor_queries::set_ends_at(pool, test, now + Duration::days(30)).await?;
+            }
+            test
+        }
+        None => {
+            let quiz = proctor::NewTest {
+                title: DEMO_QUIZ_TITLE.into(),
+                instructions: "Keep your camera on and this tab in front. Answers save as you type; submit when \
+                               you are done."
+                    .into(),
+                starts_at: now - Duration::hours(1),
+                ends_at: now + Duration::days(30),
+                duration_minutes: None,
+                questions: DEMO_QUIZ_QUESTIONS.iter().map(|q| (*q).to_string()).collect(),
+            };
+            proctor::insert_test(pool, teacher.id, &quiz).await?
+        }
+    };
+    for username in ["student1", "student2", "student3"] {
+        if let Some(student) = queries::user_by_username(pool, username).await? {
+            if proctor_queries::member_role(pool, test, student.id).await?.is_none() {
+                proctor::enroll(pool, test, student.id, TestRole::Student).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub chat_limiter: Arc<DefaultKeyedRateLimiter<crate::ids::UserId>>,
     /// Live-stream timers (seller grace periods).
     pub live: Arc<crate::live::service::LiveState>,
+    /// Proctoring: when students' connections came and went, and the "disconnected" timers.
+    pub proctor: Arc<crate::proctor::service::ProctorState>,
     /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -55,6 +57,7 @@ impl AppState {
             chat_limiter: Arc::new(RateLimiter::keyed(chat_quota(config.chat_messages_per_5s))),
             config: Arc::new(config),
             live: Arc::default(),
+            proctor: Arc::default(),
             shutdown,
         }
     }

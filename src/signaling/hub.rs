@@ -114,6 +114,7 @@ impl Hub {
                 .unwrap_or_default();
             let others: Vec<PeerInfo> = members
                 .iter()
+                .filter(|(_, r)| presence_visible(room, role, *r))
                 .filter_map(|(p, r)| inner.peers.get(p).map(|e| PeerInfo { role: *r, ..e.info.clone() }))
                 .collect();
             inner.rooms.entry(room.clone()).or_default().insert(peer, role);
@@ -123,7 +124,8 @@ impl Hub {
             if let Some(entry) = inner.peers.get_mut(&peer) {
                 entry.rooms.push(room.clone());
             }
-            let ids: Vec<PeerId> = members.iter().map(|(p, _)| *p).collect();
+            let ids: Vec<PeerId> =
+                members.iter().filter(|(_, r)| presence_visible(room, *r, role)).map(|(p, _)| *p).collect();
             (others, Self::targets(&inner, &ids), info)
         };
         fan_out(&targets, &encode(&ServerMsg::PeerJoined { room: room.clone(), peer: info }));
@@ -187,6 +189,29 @@ impl Hub {
         fan_out(&targets, &encode(msg));
     }
 
+    /// Sends `msg` to every connection of `user` that is in `room` (serialized once).
+    pub fn send_to_user(&self, room: &RoomId, user: UserId, msg: &ServerMsg) {
+        let targets = {
+            let inner = self.read();
+            let Some(members) = inner.rooms.get(room) else { return };
+            let ids: Vec<PeerId> =
+                members.keys().copied().filter(|p| inner.peers.get(p).is_some_and(|e| e.info.user == user)).collect();
+            Self::targets(&inner, &ids)
+        };
+        fan_out(&targets, &encode(msg));
+    }
+
+    /// Distinct users in `room` with `role`.
+    pub fn users_with_role(&self, room: &RoomId, role: MemberRole) -> std::collections::HashSet<UserId> {
+        let inner = self.read();
+        let Some(members) = inner.rooms.get(room) else { return Default::default() };
+        members
+            .iter()
+            .filter(|(_, r)| **r == role)
+            .filter_map(|(p, _)| inner.peers.get(p).map(|e| e.info.user))
+            .collect()
+    }
+
     /// Distinct users who are in `room` as [`MemberRole::Viewer`] (a user with two tabs counts once).
     pub fn viewer_count(&self, room: &RoomId) -> u32 {
         let inner = self.read();
@@ -238,7 +263,8 @@ impl Hub {
             inner.rooms.remove(room);
             return (role, Vec::new());
         }
-        let ids: Vec<PeerId> = members.keys().copied().collect();
+        let ids: Vec<PeerId> =
+            members.iter().filter(|(_, r)| presence_visible(room, **r, role)).map(|(p, _)| *p).collect();
         (role, Self::targets(inner, &ids))
     }
 
@@ -247,19 +273,36 @@ impl Hub {
     }
 }
 
+/// Does a member with role `observer` learn of a member with role `subject` (in `joined`, `peer_joined`,
+/// `peer_left`)? Calls: everyone sees everyone. Streams: the publisher sees everyone, viewers see only the
+/// publisher (shoppers' presence is private). Tests: invigilators see everyone, a student sees only the
+/// invigilators (never another student). Listings: nobody.
+pub fn presence_visible(room: &RoomId, observer: MemberRole, subject: MemberRole) -> bool {
+    match room {
+        RoomId::Call(_) => true,
+        RoomId::Stream(_) => observer == MemberRole::Publisher || subject == MemberRole::Publisher,
+        RoomId::Test(_) => observer == MemberRole::Viewer || subject == MemberRole::Viewer,
+        RoomId::Listings => false,
+    }
+}
+
 /// May a member with role `from` send `signal` to a member with role `to` in `room`?
 ///
 /// - `call:*`: anyone to anyone.
 /// - `stream:*`: the publisher to any viewer; a viewer only to the publisher, and never an offer (viewers
 ///   are receive-only: they answer, trickle candidates, and ask for an ICE restart with `restart_ice`).
+/// - `test:*`: the same as a stream, with each student as a publisher and the invigilators as viewers: a
+///   student signals only invigilators, an invigilator only students (never student to student).
 /// - `listings:live`: no relay at all.
 ///
 /// Errors: `ErrorCode::Forbidden`.
 pub fn relay_allowed(room: &RoomId, from: MemberRole, to: MemberRole, signal: &Signal) -> Result<(), ErrorCode> {
     let ok = match room {
         RoomId::Call(_) => true,
-        RoomId::Stream(_) => match (from, to) {
-            (MemberRole::Publisher, MemberRole::Viewer) => !matches!(signal, Signal::RestartIce),
+        RoomId::Stream(_) | RoomId::Test(_) => match (from, to) {
+            (MemberRole::Publisher, MemberRole::Viewer) => {
+                !matches!(signal, Signal::RestartIce | Signal::PreferredLayer { .. })
+            }
             (MemberRole::Viewer, MemberRole::Publisher) => !matches!(signal, Signal::Offer { .. }),
             _ => false,
         },

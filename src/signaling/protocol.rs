@@ -7,8 +7,9 @@
 
 use crate::chat::ChatMessageView;
 use crate::commerce::{FeaturedProduct, OrderView};
-use crate::ids::{ChatMessageId, PeerId, ProductId, StreamId, UserId};
+use crate::ids::{ChatMessageId, PeerId, ProductId, StreamId, TestId, UserId};
 use crate::live::StreamSummary;
+use crate::proctor::{FlagView, StudentState};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -45,7 +46,9 @@ pub mod close_code {
 /// (`signaling::hub::relay_allowed`):
 /// - `call:<slug>`: a video call by link (slug is 1–64 of `a-z 0-9 - _`), open to any signed-in user;
 /// - `stream:<uuid>`: a live stream; its seller joins as publisher, everyone else as a receive-only viewer;
-/// - `listings:live`: no media; members receive stream started/ended and viewer-count events.
+/// - `listings:live`: no media; members receive stream started/ended and viewer-count events;
+/// - `test:<uuid>`: a proctored test; a student with an open attempt joins as publisher, its invigilators as
+///   viewers; students see only the invigilators, never each other.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum RoomId {
@@ -55,11 +58,13 @@ pub enum RoomId {
     Stream(StreamId),
     /// The live listings page's event feed.
     Listings,
+    /// A proctored test.
+    Test(TestId),
 }
 
 /// Why a string is not a [`RoomId`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid room id {0:?}: expected \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\" or \"listings:live\"")]
+#[error("invalid room id {0:?}: expected \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\", \"test:<uuid>\" or \"listings:live\"")]
 pub struct InvalidRoomId(pub String);
 
 fn valid_slug(s: &str) -> bool {
@@ -75,6 +80,7 @@ impl TryFrom<String> for RoomId {
             Some(("call", slug)) if valid_slug(slug) => Ok(RoomId::Call(slug.to_string())),
             Some(("stream", id)) => id.parse().map(RoomId::Stream).map_err(|_| InvalidRoomId(s)),
             Some(("listings", "live")) => Ok(RoomId::Listings),
+            Some(("test", id)) => id.parse().map(RoomId::Test).map_err(|_| InvalidRoomId(s)),
             _ => Err(InvalidRoomId(s)),
         }
     }
@@ -92,6 +98,7 @@ impl fmt::Display for RoomId {
             RoomId::Call(slug) => write!(f, "call:{slug}"),
             RoomId::Stream(id) => write!(f, "stream:{id}"),
             RoomId::Listings => f.write_str("listings:live"),
+            RoomId::Test(id) => write!(f, "test:{id}"),
         }
     }
 }
@@ -129,6 +136,10 @@ pub enum Signal {
     },
     /// The sender has gathered all its candidates (end-of-candidates, RFC 8838 §8.2).
     EndOfCandidates,
+    /// Asks the sender of the media for a layer: `high` = full resolution and frame rate, otherwise the
+    /// low thumbnail layer (≤ 320×240, ≤ 10 fps). Sent by a receive-only peer (an invigilator opening or
+    /// closing a student's stream); the sender changes its encoding parameters, no renegotiation.
+    PreferredLayer { high: bool },
     /// Asks the receiver, the offering side, to restart ICE (RFC 8445 §2.4) with a new offer; sent by a
     /// receive-only peer whose connection failed.
     RestartIce,
@@ -220,6 +231,12 @@ pub enum ServerMsg {
     ChatDeleted { stream: StreamId, message: ChatMessageId },
     /// The seller muted a user for the rest of the stream (sent to the stream's room).
     ChatMuted { stream: StreamId, user: UserId },
+    /// A student's state on the grid changed (sent to the test's invigilators only).
+    StudentStateChanged { test: TestId, student: UserId, state: StudentState, since_ms: i64 },
+    /// A student's page raised a flag (sent to the test's invigilators only).
+    FlagRaised { test: TestId, flag: FlagView },
+    /// An invigilator's message to this student (sent to that student's connections only).
+    Attention { test: TestId, from: String, text: String },
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
     Error { code: ErrorCode, message: String },
 }

@@ -7,15 +7,21 @@ use crate::server::state::AppState;
 use crate::signaling::hub::Registration;
 use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 /// A write that does not finish within this time means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bytes of queued frames gathered into one socket write.
+const WRITE_BATCH_BYTES: usize = 16 * 1024;
+/// Queued messages written with one flush at most.
+const WRITE_BATCH_MESSAGES: usize = 64;
 
 /// `GET /ws`: upgrades to a WebSocket for a signed-in user from an allowed Origin.
 ///
@@ -38,7 +44,9 @@ pub async fn ws_handler(
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        // Frames queued together are written together (see `send_queued`): up to 16 KiB per write call.
+        // The buffer grows only while a burst is being written, so an idle socket keeps almost nothing.
+        .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| serve_socket(socket, state, user))
 }
@@ -47,11 +55,14 @@ pub async fn ws_handler(
 ///
 /// - `call:*`: any signed-in user, as `Member` (the rooms feature adds existence and capacity);
 /// - `stream:*`: the stream must be live (`NoSuchRoom` otherwise); its seller is `Publisher`, anyone else `Viewer`;
-/// - `listings:live`: any signed-in user, as `Member`.
+/// - `listings:live`: any signed-in user, as `Member`;
+/// - `test:*`: the test's invigilators as `Viewer`, its students with an open attempt as `Publisher`
+///   (`Forbidden` for anyone else).
 pub async fn authorize_join(state: &AppState, user: &User, room: &RoomId) -> Result<MemberRole, ErrorCode> {
     match room {
         RoomId::Call(_) | RoomId::Listings => Ok(MemberRole::Member),
         RoomId::Stream(stream) => live::role_in_stream(state, user, *stream).await,
+        RoomId::Test(test) => crate::proctor::service::role_in_test_room(state, user, *test).await,
     }
 }
 
@@ -78,7 +89,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
             }
             out = outbox.recv() => match out {
                 Some(text) => {
-                    if !send(&mut socket, Message::Text(text)).await {
+                    if !send_queued(&mut socket, text, &mut outbox).await {
                         break None;
                     }
                 }
@@ -111,7 +122,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
     };
 
     for (room, role) in state.hub.unregister(peer) {
-        live::member_left(&state, &room, role).await;
+        member_left(&state, &user, &room, role).await;
     }
     if let Some((code, reason)) = close {
         tracing::debug!(%peer, code, reason, "closing ws");
@@ -135,6 +146,24 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
 /// Writes one message; `false` when the socket is broken or the client stopped reading.
 async fn send(socket: &mut WebSocket, msg: Message) -> bool {
     matches!(timeout(WRITE_TIMEOUT, socket.send(msg)).await, Ok(Ok(())))
+}
+
+/// Writes `first` and whatever else is already queued for this socket (at most [`WRITE_BATCH_MESSAGES`]),
+/// then flushes once: a burst (a busy relay, a chat storm) costs one write system call per
+/// [`WRITE_BATCH_BYTES`] instead of one per message. Never waits for more messages to arrive. `false`
+/// when the socket is broken or the client stopped reading.
+async fn send_queued(socket: &mut WebSocket, first: Utf8Bytes, outbox: &mut mpsc::Receiver<Utf8Bytes>) -> bool {
+    let write = async {
+        socket.feed(Message::Text(first)).await?;
+        for _ in 1..WRITE_BATCH_MESSAGES {
+            match outbox.try_recv() {
+                Ok(text) => socket.feed(Message::Text(text)).await?,
+                Err(_) => break,
+            }
+        }
+        socket.flush().await
+    };
+    matches!(timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())))
 }
 
 fn close_for_read_error(err: &axum::Error) -> Option<(u16, &'static str)> {
@@ -173,6 +202,7 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
                 Ok(peers) => {
                     hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers });
                     live::member_joined(state, &room, role).await;
+                    crate::proctor::service::member_joined(state, user, &room, role).await;
                     Ok(())
                 }
                 Err(code) => Err(code),
@@ -181,7 +211,7 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
         },
         ClientMsg::Leave { room } => {
             if let Some(role) = hub.leave(peer, &room) {
-                live::member_left(state, &room, role).await;
+                member_left(state, user, &room, role).await;
             }
             hub.send(peer, &ServerMsg::Left { room });
             Ok(())
@@ -195,4 +225,10 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
     if let Err(code) = result {
         hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into() });
     }
+}
+
+/// Lets each feature react to a member leaving a room (or disconnecting).
+async fn member_left(state: &AppState, user: &User, room: &RoomId, role: MemberRole) {
+    live::member_left(state, room, role).await;
+    crate::proctor::service::member_left(state, user, room, role).await;
 }

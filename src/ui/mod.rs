@@ -27,6 +27,7 @@ pub fn NavBar() -> impl IntoView {
                                     <A href="/live/new">"Go Live"</A>
                                     <A href="/sell/products">"My products"</A>
                                     <A href="/orders">"My orders"</A>
+                                    <A href="/tests">"Tests"</A>
                                 }
                             })
                         }}

@@ -1,0 +1,301 @@
+//! `bench`: the load tool behind `make bench` (issue #7). Each benchmark starts the release server it
+//! measures (`target/release/onair`, fresh database `onair_bench_<name>`) and, on a machine with two or more
+//! CPUs, pins the server to CPU 0 and this tool (and `wrk`) to CPU 1.
+//!
+//! ```text
+//! bench [all|relay|chat|memory|listing|bundle] [--write-docs] [--pairs 500] [--rates 1000,4000,...,max] ...
+//! ```
+//!
+//! Prints progress and a summary table, writes `target/bench/results.json`, and with `--write-docs` (only
+//! for `all`) rewrites its section and the machine block of `docs/benchmarks.md`. Traffic goes only to
+//! 127.0.0.0/8; every phase is bounded in time.
+
+mod bundle;
+mod chat;
+mod client;
+mod cpu;
+mod http;
+mod listing;
+mod memory;
+mod relay;
+mod report;
+mod server;
+mod stats;
+
+use clap::{Parser, ValueEnum};
+use std::process::Command;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum What {
+    All,
+    Relay,
+    Chat,
+    Memory,
+    Listing,
+    Bundle,
+}
+
+fn parse_rate(s: &str) -> Result<Option<u64>, String> {
+    if s.eq_ignore_ascii_case("max") {
+        Ok(None)
+    } else {
+        s.parse().map(Some).map_err(|_| format!("a rate is a number of messages/s or 'max', not {s:?}"))
+    }
+}
+
+/// Load tool for the onair server: signaling relay, chat fan-out, idle connection memory, listing page, bundle.
+#[derive(Parser, Debug)]
+#[command(name = "bench")]
+struct Cli {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value = "all")]
+    what: What,
+    /// Relay: pair-rooms (2 sockets each).
+    #[arg(long, default_value_t = 500)]
+    pairs: usize,
+    /// Relay: total offered rates in messages/s, comma-separated; `max` = as fast as a window of 16
+    /// unanswered messages per pair allows.
+    #[arg(long, value_delimiter = ',', value_parser = parse_rate, default_value = "1000,4000,16000,32000,64000,max")]
+    rates: Vec<Option<u64>>,
+    /// Relay: seconds per rate.
+    #[arg(long, default_value_t = 5.0)]
+    phase_secs: f64,
+    /// Relay: size of one client `signal` message in bytes.
+    #[arg(long, default_value_t = 1024)]
+    message_bytes: usize,
+    /// Chat: viewer counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    viewers: Vec<usize>,
+    /// Memory: idle socket counts, comma-separated, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,20000")]
+    connections: Vec<usize>,
+    /// Listing: wrk connections.
+    #[arg(long, default_value_t = 16)]
+    wrk_connections: usize,
+    /// Listing: wrk seconds.
+    #[arg(long, default_value_t = 10)]
+    wrk_secs: u64,
+    /// Port of the server under test (127.0.0.1).
+    #[arg(long, default_value_t = 3300)]
+    port: u16,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/onair")]
+    server_bin: String,
+    /// The built site (pkg/ with the WASM).
+    #[arg(long, default_value = "target/site")]
+    site_root: String,
+    /// Do not pin the server and the tool to separate CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Rewrite the section of docs/benchmarks.md (with `all` only).
+    #[arg(long)]
+    write_docs: bool,
+}
+
+/// Settings the benchmarks read.
+pub struct Opts {
+    pub pairs: usize,
+    pub rates: Vec<Option<u64>>,
+    pub phase_secs: f64,
+    pub message_bytes: usize,
+    pub viewers: Vec<usize>,
+    pub connections: Vec<usize>,
+    pub wrk_connections: usize,
+    pub wrk_secs: u64,
+    pub port: u16,
+    pub server_bin: String,
+    pub site_root: String,
+    /// CPU for the server (`taskset -c`), when pinning.
+    pub server_cpu: Option<usize>,
+    /// CPU of this tool, when pinning.
+    pub client_cpu: Option<usize>,
+    /// Most sockets one process may hold here (open-file limit less a margin).
+    pub max_sockets: usize,
+    /// The open-file limit in force.
+    pub fd_limit: u64,
+}
+
+/// Everything one run measured.
+#[derive(Default, serde::Serialize)]
+pub struct Results {
+    pub started: String,
+    pub relay: Option<relay::RelayResult>,
+    pub chat: Option<chat::ChatResult>,
+    pub memory: Option<memory::MemoryResult>,
+    pub listing: Option<listing::ListingResult>,
+    pub bundle: Option<bundle::BundleResult>,
+    pub failures: Vec<String>,
+    pub server_cpu: Option<usize>,
+    pub client_cpu: Option<usize>,
+    pub load_before: String,
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+/// This process's open-file limits (soft, hard), from `prlimit`.
+fn fd_limits() -> Option<(u64, u64)> {
+    let pid = std::process::id().to_string();
+    let out = Command::new("prlimit")
+        .args(["--pid", &pid, "--nofile", "--raw", "--noheadings", "-o", "SOFT,HARD"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace().map(|w| if w == "unlimited" { Some(u64::MAX) } else { w.parse().ok() });
+    Some((words.next()??, words.next()??))
+}
+
+/// Raises this process's open-file limit (sockets) towards `want`, as far as the hard limit allows (raising
+/// the hard limit needs CAP_SYS_RESOURCE); children (the server, wrk) inherit it. Returns the limit in force.
+fn raise_fd_limit(want: u64) -> u64 {
+    let pid = std::process::id().to_string();
+    let spec = format!("--nofile={want}:{want}");
+    let quiet = || std::process::Stdio::null();
+    if Command::new("prlimit").args(["--pid", &pid, &spec]).stderr(quiet()).status().is_ok_and(|s| s.success()) {
+        return want;
+    }
+    let Some((_, hard)) = fd_limits() else { return 1024 };
+    let spec = format!("--nofile={hard}:{hard}");
+    let _ = Command::new("prlimit").args(["--pid", &pid, &spec]).stderr(quiet()).status();
+    fd_limits().map_or(1024, |(soft, _)| soft)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let pin = !cli.no_pin && cpus() >= 2;
+    let (server_cpu, client_cpu) = if pin { (Some(0), Some(1)) } else { (None, None) };
+    if let Some(cpu) = client_cpu {
+        // Before any thread exists, so that every thread of the tool (and wrk, a child) inherits it.
+        let ok = Command::new("taskset")
+            .args(["-p", "-c", &cpu.to_string(), &std::process::id().to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("note: taskset failed; the tool is not pinned");
+        }
+    }
+    let max_conns = cli
+        .connections
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(cli.pairs * 2)
+        .max(cli.viewers.iter().copied().max().unwrap_or(0));
+    let fd_limit = raise_fd_limit((max_conns as u64 + 4096).max(65_536));
+    // The server and this tool each hold one descriptor per socket, plus a few hundred others.
+    let max_sockets = fd_limit.saturating_sub(300) as usize;
+    if max_conns > max_sockets {
+        eprintln!("note: the open-file limit is {fd_limit} (hard limit; raising it needs CAP_SYS_RESOURCE): at most {max_sockets} sockets per benchmark");
+    }
+    let opts = Opts {
+        pairs: cli.pairs,
+        rates: cli.rates.clone(),
+        phase_secs: cli.phase_secs,
+        message_bytes: cli.message_bytes,
+        viewers: cli.viewers.clone(),
+        connections: cli.connections.clone(),
+        wrk_connections: cli.wrk_connections,
+        wrk_secs: cli.wrk_secs,
+        port: cli.port,
+        server_bin: cli.server_bin.clone(),
+        site_root: cli.site_root.clone(),
+        server_cpu,
+        client_cpu,
+        max_sockets,
+        fd_limit,
+    };
+    if !std::path::Path::new(&opts.server_bin).exists() {
+        eprintln!("error: {} is missing: build the release first (cargo leptos build --release)", opts.server_bin);
+        std::process::exit(2);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let results = runtime.block_on(run(cli.what, &opts));
+    let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+    let _ = std::fs::create_dir_all("target/bench");
+    let _ = std::fs::write("target/bench/results.json", json);
+    println!("{}", report::summary_table(&results));
+    if cli.write_docs {
+        if cli.what != What::All {
+            eprintln!("note: --write-docs needs `all` (the doc's table is from one run of everything); not written");
+        } else {
+            match report::write_doc("docs/benchmarks.md", &results) {
+                Ok(()) => eprintln!("wrote docs/benchmarks.md"),
+                Err(e) => {
+                    eprintln!("error: writing docs/benchmarks.md: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    if !results.failures.is_empty() {
+        for f in &results.failures {
+            eprintln!("FAILED: {f}");
+        }
+        std::process::exit(1);
+    }
+}
+
+async fn run(what: What, opts: &Opts) -> Results {
+    let clock = Instant::now();
+    let mut results = Results {
+        started: report::utc_now(),
+        server_cpu: opts.server_cpu,
+        client_cpu: opts.client_cpu,
+        load_before: std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default(),
+        ..Results::default()
+    };
+    let all = what == What::All;
+    if all || what == What::Bundle {
+        match bundle::run(&opts.site_root) {
+            Ok(r) => results.bundle = Some(r),
+            Err(e) => results.failures.push(format!("bundle: {e}")),
+        }
+    }
+    if all || what == What::Relay {
+        match relay::run(opts, clock).await {
+            Ok(r) => results.relay = Some(r),
+            Err(e) => results.failures.push(format!("relay: {e}")),
+        }
+    }
+    if all || what == What::Chat {
+        match chat::run(opts, clock).await {
+            Ok(r) => results.chat = Some(r),
+            Err(e) => results.failures.push(format!("chat: {e}")),
+        }
+    }
+    if all || what == What::Memory {
+        match memory::run(opts).await {
+            Ok(r) => results.memory = Some(r),
+            Err(e) => results.failures.push(format!("memory: {e}")),
+        }
+    }
+    if all || what == What::Listing {
+        match listing::run(opts).await {
+            Ok(r) => results.listing = Some(r),
+            Err(e) => results.failures.push(format!("listing: {e}")),
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_with_max() {
+        assert_eq!(parse_rate("4000"), Ok(Some(4000)));
+        assert_eq!(parse_rate("MAX"), Ok(None));
+        assert!(parse_rate("fast").is_err());
+        let cli = Cli::parse_from(["bench", "relay", "--rates", "10,max", "--pairs", "3"]);
+        assert_eq!(cli.what, What::Relay);
+        assert_eq!(cli.rates, vec![Some(10), None]);
+        assert_eq!(cli.pairs, 3);
+    }
+}
