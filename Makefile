@@ -17,6 +17,7 @@ help:
 	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
 	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
 	@echo "make bench-join  benchmark Join -> first video frame on the release build (JOINS=25); writes docs/benchmarks.md"
+	@echo "make bench-grid  benchmark one invigilator's grid with N streaming students (STUDENTS=10); writes docs/benchmarks.md"
 	@echo "make clean    db-stop, then remove target/ and the Playwright results"
 
 setup:
@@ -62,3 +63,16 @@ bench-join:
 	fi
 	@url=$$(scripts/ensure-db.sh --fresh onair_bench); \
 	DATABASE_URL="$$url" node end2end/bench/join-to-first-frame.mjs
+
+# Benchmark, not a test (issue #5): one invigilator's grid (/tests/<id>/invigilate) with STUDENTS streaming students
+# (default 10, measured in steps of STEP=5) against the release build on 127.0.0.1:3300 (fresh database
+# onair_bench_grid); prints downlink, received resolution/fps and CPU, opens one student in the full-resolution
+# modal, and writes them to docs/benchmarks.md (section "Proctoring grid cost").
+.PHONY: bench-grid
+bench-grid:
+	@if [ ! -x target/release/onair ] || [ ! -d target/site/pkg ]; then \
+	  echo "error: the release build (target/release/onair, target/site) is missing: run \`make test\` or \`cargo leptos build --release\` first" >&2; \
+	  exit 1; \
+	fi
+	@url=$$(scripts/ensure-db.sh --fresh onair_bench_grid); \
+	DATABASE_URL="$$url" node end2end/bench/grid-cost.mjs

@@ -177,7 +177,26 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 // The browser side
 
 async function waitHydrated(page) {
-  await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached', timeout: 15_000 });
+  try {
+    await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached', timeout: 15_000 });
+  } catch {
+    const problems = pageProblems.get(page) ?? [];
+    throw new Error(
+      `${page.url()} did not hydrate within 15 s: is target/site from the same \`cargo leptos build --release\` as ` +
+        `target/release/onair?${problems.length ? `\n  the page said:\n  ${problems.slice(0, 5).join('\n  ')}` : ''}`,
+    );
+  }
+}
+
+/** Failed requests and errors per page, for the message when a page does not hydrate. */
+const pageProblems = new WeakMap();
+function collectProblems(page) {
+  const list = [];
+  pageProblems.set(page, list);
+  page.on('pageerror', (e) => list.push(`error: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) list.push(`${r.status()} ${r.url()}`);
+  });
 }
 
 async function gotoHydrated(page, url) {
@@ -194,6 +213,7 @@ function uniqueName(prefix) {
 async function signUp(browser, prefix, displayName) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
+  collectProblems(page);
   await gotoHydrated(page, '/signup');
   await page.locator('input[name="username"]').fill(uniqueName(prefix));
   await page.locator('input[name="display_name"]').fill(displayName);
@@ -466,7 +486,7 @@ async function main() {
   const wasm = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
   const build = [
     bin ? `server binary built ${bin.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
-    wasm ? `WASM ${(wasm.size / 1024).toFixed(0)} KiB uncompressed` : null,
+    wasm ? `WASM built ${wasm.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}, ${(wasm.size / 1024).toFixed(0)} KiB uncompressed` : null,
   ]
     .filter(Boolean)
     .join(', ');
@@ -475,6 +495,8 @@ async function main() {
   const dirty = sh('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', ...buildInputs]);
   const commit = `\`${sh('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']) ?? 'unknown'}\`${dirty ? ' (with uncommitted changes to the sources)' : ''}`;
 
+  const siteFiles = ['onair.js', 'onair.wasm'].map((f) => path.join(siteRoot, 'pkg', f));
+  const siteStamps = new Map(siteFiles.map((f) => [f, statSync(f, { throwIfNoEntry: false })?.mtimeMs]));
   await startServer();
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
   try {
@@ -522,11 +544,14 @@ async function main() {
     );
     console.log(`\nTarget p50 < ${TARGET_P50_MS} ms: ${ff && failures === 0 && ff.p50 < TARGET_P50_MS ? 'MET' : 'NOT MET'}`);
 
-    // A build that finished during the run (another shell, CI) would mix two builds in one number.
-    const binAfter = statSync(serverBinary, { throwIfNoEntry: false });
-    const wasmAfter = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
-    if (binAfter?.mtimeMs !== bin?.mtimeMs || wasmAfter?.mtimeMs !== wasm?.mtimeMs) {
-      throw new Error('target/release/onair or target/site/pkg/onair.wasm changed during the run (a build finished): not writing the doc; run again');
+    // A build that finished during the run (another shell, CI) would mix two front ends in one number: the
+    // server reads target/site on each request. (A new target/release/onair does not matter: the server
+    // already running keeps its own copy.)
+    const changed = siteFiles.filter((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs !== siteStamps.get(f));
+    if (changed.length > 0) {
+      throw new Error(
+        `${changed.map((f) => path.relative(repoRoot, f)).join(', ')} changed during the run (a build finished): not writing the doc; run again`,
+      );
     }
     if (JOINS >= MIN_JOINS_FOR_DOC) {
       writeDoc(header(m, date), text);

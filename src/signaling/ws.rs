@@ -104,7 +104,12 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
                         break Some((close_code::UNSUPPORTED_DATA, "binary frames are not supported; send JSON text"));
                     }
                     Some(Ok(Message::Text(text))) => match serde_json::from_str::<ClientMsg>(&text) {
-                        Ok(msg) => handle(&state, &user, peer, msg).await,
+                        // The hot path (relay) runs inline. Join and leave may query the database; their
+                        // futures are large, so they are boxed to keep every connection's task small.
+                        Ok(ClientMsg::Signal { room, to, signal }) => {
+                            refuse_on_error(&state, peer, state.hub.relay(peer, &room, to, signal));
+                        }
+                        Ok(msg) => Box::pin(handle(&state, &user, peer, msg)).await,
                         Err(e) => break Some(close_for_parse_error(&e)),
                     },
                     Some(Ok(_ping_or_pong)) => {}
@@ -122,7 +127,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
     };
 
     for (room, role) in state.hub.unregister(peer) {
-        member_left(&state, &user, &room, role).await;
+        Box::pin(member_left(&state, &user, &room, role)).await;
     }
     if let Some((code, reason)) = close {
         tracing::debug!(%peer, code, reason, "closing ws");
@@ -222,8 +227,13 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             Ok(())
         }
     };
+    refuse_on_error(state, peer, result);
+}
+
+/// Answers a refused request with `error`.
+fn refuse_on_error(state: &AppState, peer: crate::ids::PeerId, result: Result<(), ErrorCode>) {
     if let Err(code) = result {
-        hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into() });
+        state.hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into() });
     }
 }
 

@@ -76,7 +76,7 @@ pub fn HomePage() -> impl IntoView {
                 <p>"Click Go Live, show your products, and let viewers buy the ones you feature at a special price while they watch and chat."</p>
             </article>
             <article class="card product">
-                <h2>"Proctoring"</h2>
+                <h2><A href="/tests">"Proctoring"</A></h2>
                 <p>"Students stream their camera during a test; invigilators see the whole class in a grid and open any student live."</p>
             </article>
             <article class="card product">

@@ -266,7 +266,7 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
                         other => Some(view! { <p class="video-overlay">{other.label()}</p> }.into_any()),
                     }}
                     <Show when=move || muted.get() && status.get() == WatchStatus::Connected>
-                        <button type="button" class="btn unmute" on:click=unmute aria-label="Unmute the stream">"🔊 Unmute"</button>
+                        <button type="button" class="btn unmute" on:click=unmute aria-label="Unmute the stream">"Unmute"</button>
                     </Show>
                 </div>
             </section>

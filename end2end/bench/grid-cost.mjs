@@ -1,0 +1,1013 @@
+#!/usr/bin/env node
+// Benchmark (not a test), issue #5: what ONE invigilator page (/tests/<id>/invigilate) costs with N students
+// streaming to it: downlink, received resolution and frame rate, CPU. Run it with `make bench-grid`
+// (STUDENTS=20 make bench-grid for more students).
+//
+// What it does:
+//   1. starts target/release/onair on 127.0.0.1:3300 (database from $DATABASE_URL, which the Makefile
+//      recreates with `scripts/ensure-db.sh --fresh onair_bench_grid`) and waits for /healthz;
+//   2. launches Debian's Chromium twice (same launch args as end2end/playwright.config.ts): one browser holds
+//      the N students (one browser context each, fake camera), the other only the invigilator, so that the
+//      invigilator's processes (renderer, GPU, network service) can be told apart in /proc;
+//   3. signs up a teacher and N students (`POST /api/signup` with fetch from each context's page), the teacher
+//      creates a test (`POST /api/create_test`) and enrols the students (`POST /api/add_member`);
+//   4. in steps (5, 10, 15, … up to STUDENTS): the step's students open /tests/<id>/take and click "Turn on
+//      camera and start" (real UI, wait for the live indicator); the teacher's grid (opened at the first step
+//      and kept open) must show every started student's thumbnail playing; after SETTLE_S seconds the script
+//      samples once a second for MEASURE_S seconds:
+//        - every RTCPeerConnection of the invigilator page (an init script wraps the global constructor and
+//          keeps them in window.__pcs): inbound-rtp bytesReceived (RTP payload), headerBytesReceived, the
+//          transport's bytesReceived (what arrived over UDP, with SRTP/RTCP/STUN), framesDecoded, frame size,
+//          totalDecodeTime;
+//        - CPU: the invigilator renderer's main thread (CDP Performance.getMetrics TaskDuration / wall time),
+//          every process of the invigilator's browser from /proc/<pid>/stat (utime+stime), the students'
+//          browser, the server, and the whole machine from /proc/stat;
+//   5. at the last step, clicks "Watch <first student>" (the full-resolution modal) and measures again: the
+//      opened stream's resolution, fps and bitrate, next to the N−1 thumbnails;
+//   6. prints everything and replaces the "## Proctoring grid cost" section of docs/benchmarks.md (between
+//      its heading and the <!-- /grid-cost --> marker; the rest of the file is kept as it is on disk at
+//      that moment). The server is stopped at the end, on errors and on Ctrl-C too.
+//
+// Environment: ONAIR_SITE_ROOT (default target/site), STUDENTS (default 10; fewer than 10 prints the results but does not write the doc),
+// STEP (default 5: measure at 5, 10, …), MEASURE_S (default 15), SETTLE_S (default 8), BENCH_PORT (default
+// 3300), DATABASE_URL (else scripts/ensure-db.sh --fresh onair_bench_grid is called).
+
+import { chromium } from '@playwright/test';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const serverBinary = path.join(repoRoot, 'target', 'release', 'onair');
+const siteRoot = path.resolve(repoRoot, process.env.ONAIR_SITE_ROOT ?? path.join('target', 'site'));
+const docPath = path.join(repoRoot, 'docs', 'benchmarks.md');
+
+const PORT = Number(process.env.BENCH_PORT ?? 3300);
+const BASE = `http://127.0.0.1:${PORT}`;
+const STUDENTS = Number(process.env.STUDENTS ?? 10);
+const STEP = Number(process.env.STEP ?? 5);
+const MEASURE_S = Number(process.env.MEASURE_S ?? 15);
+const SETTLE_S = Number(process.env.SETTLE_S ?? 8);
+const MIN_STUDENTS_FOR_DOC = 10;
+const EXTRAPOLATE_TO = 30;
+const PASSWORD = 'bench-password-123';
+const SECTION_TITLE = '## Proctoring grid cost';
+const END_MARKER = '<!-- /grid-cost -->';
+const CLK_TCK = 100; // USER_HZ; checked against `getconf CLK_TCK` in main()
+
+// Same as end2end/playwright.config.ts (launchOptions.args); keep the two in step.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--autoplay-policy=no-user-gesture-required',
+  '--allow-loopback-in-peer-connection',
+];
+
+const log = (...args) => console.error('[bench]', ...args);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------------
+// The server (as in join-to-first-frame.mjs)
+
+let server = null;
+
+function databaseUrl() {
+  if (process.env.DATABASE_URL) return process.env.DATABASE_URL;
+  log('DATABASE_URL is not set: asking scripts/ensure-db.sh for a fresh database onair_bench_grid');
+  const out = execFileSync(path.join(repoRoot, 'scripts', 'ensure-db.sh'), ['--fresh', 'onair_bench_grid'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return out.trim().split('\n').pop();
+}
+
+async function healthy() {
+  try {
+    const res = await fetch(`${BASE}/healthz`, { signal: AbortSignal.timeout(1_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a .wasm file has a "name" custom section: debug builds do, release builds (wasm-opt) do not. */
+function wasmHasNameSection(file) {
+  const b = readFileSync(file);
+  let i = 8; // magic and version
+  const leb = () => {
+    let result = 0;
+    let shift = 0;
+    let byte;
+    do {
+      byte = b[i++];
+      result += (byte & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (byte & 0x80);
+    return result;
+  };
+  while (i < b.length) {
+    const id = b[i++];
+    const size = leb();
+    const end = i + size;
+    if (id === 0) {
+      const len = leb();
+      if (b.subarray(i, i + len).toString() === 'name') return true;
+    }
+    i = end;
+  }
+  return false;
+}
+
+async function startServer() {
+  if (!existsSync(serverBinary) || !existsSync(path.join(siteRoot, 'pkg'))) {
+    throw new Error('target/release/onair or target/site/pkg is missing: run `make test` or `cargo leptos build --release` first');
+  }
+  for (const file of ['onair.js', 'onair.wasm']) {
+    if (!existsSync(path.join(siteRoot, 'pkg', file))) {
+      throw new Error(`target/site/pkg/${file} is missing (a build still running, or one that failed?): run \`cargo leptos build --release\` first`);
+    }
+  }
+  if (wasmHasNameSection(path.join(siteRoot, 'pkg', 'onair.wasm'))) {
+    throw new Error(
+      'target/site/pkg/onair.wasm is a debug build (it has a "name" section; `cargo leptos build` without --release ' +
+        'writes there too): run `cargo leptos build --release` first',
+    );
+  }
+  if (await healthy()) {
+    throw new Error(`something already answers on ${BASE}/healthz: stop it (or set BENCH_PORT) so the benchmark measures its own server`);
+  }
+  const env = {
+    ...process.env,
+    DATABASE_URL: databaseUrl(),
+    ONAIR_SITE_ROOT: siteRoot,
+    ONAIR_ALLOWED_ORIGINS: `${BASE},http://localhost:${PORT}`,
+    RUST_LOG: 'warn',
+  };
+  log(`starting ${path.relative(repoRoot, serverBinary)} --bind 127.0.0.1:${PORT}`);
+  server = spawn(serverBinary, ['--bind', `127.0.0.1:${PORT}`], { cwd: repoRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  let exited = null;
+  server.once('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const deadline = Date.now() + 120_000; // the first start runs the migrations
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`the server exited before answering /healthz (code ${exited.code}, signal ${exited.signal})`);
+    if (await healthy()) {
+      await checkAssets();
+      return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`the server did not answer ${BASE}/healthz within 120 s`);
+}
+
+/**
+ * The page's hydration script must name files that exist: a server binary built by plain `cargo build` (not
+ * cargo-leptos, which sets LEPTOS_OUTPUT_NAME at compile time) asks for pkg/onair_bg.wasm, which cargo-leptos
+ * never writes, and no page would ever hydrate.
+ */
+async function checkAssets() {
+  const html = await (await fetch(`${BASE}/login`)).text();
+  for (const asset of new Set(html.match(/\/pkg\/[\w.-]+\.(?:wasm|js)/g) ?? [])) {
+    if (!existsSync(path.join(siteRoot, asset))) {
+      throw new Error(
+        `the server's pages load ${asset}, which is not in ${path.relative(repoRoot, siteRoot)}: the server binary and the site ` +
+          'do not come from the same `cargo leptos build --release` (a plain `cargo build --release` replaced the binary?)',
+      );
+    }
+  }
+}
+
+async function stopServer() {
+  const child = server;
+  server = null;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await gone;
+  clearTimeout(timer);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    log(`${signal}: stopping the server`);
+    if (server) server.kill('SIGTERM');
+    process.exit(130);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// /proc: processes and CPU time
+
+/** pid → { ppid, ticks (utime+stime), comm } for every process now. */
+function processTable() {
+  const table = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const f = stat.slice(close + 2).split(' '); // f[0] is field 3 (state)
+      table.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), comm });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+function descendants(table, root) {
+  const out = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, p] of table) {
+      if (!out.has(pid) && out.has(p.ppid)) {
+        out.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return out;
+}
+
+function cmdline(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+function rssKiB(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)/m)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** A Chromium process's role from its --type (and utility sub-type). */
+function chromiumRole(pid) {
+  const args = cmdline(pid);
+  const type = args.find((a) => a.startsWith('--type='))?.slice(7);
+  if (!type) return 'browser';
+  if (type === 'utility') {
+    const sub = args.find((a) => a.startsWith('--utility-sub-type='))?.slice(19) ?? '';
+    if (sub.includes('Network')) return 'network';
+    if (sub.includes('Audio')) return 'audio';
+    if (sub.includes('VideoCapture')) return 'video-capture';
+    return 'utility';
+  }
+  if (type === 'renderer' && args.includes('--top-chrome-webui')) return 'renderer-webui';
+  return type; // renderer, gpu-process, zygote, …
+}
+
+/** Chromium processes that are direct children of this node process (Playwright spawns the browser). */
+function ownChromiumChildren() {
+  const out = new Set();
+  for (const [pid, p] of processTable()) {
+    if (p.ppid === process.pid && /chrom/i.test(p.comm)) out.add(pid);
+  }
+  return out;
+}
+
+async function launchBrowser(label) {
+  const before = ownChromiumChildren();
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const fresh = [...ownChromiumChildren()].filter((pid) => !before.has(pid));
+  if (fresh.length !== 1) log(`warning: could not identify the ${label} browser's process (${fresh.length} candidates): no /proc CPU for it`);
+  return { browser, pid: fresh.length === 1 ? fresh[0] : null };
+}
+
+function machineTicks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
+  const idle = f[3] + f[4];
+  return { total, busy: total - idle };
+}
+
+/** CPU ticks per process of the trees we care about, plus the machine. */
+function cpuSnapshot(roots) {
+  const table = processTable();
+  const snap = { machine: machineTicks(), groups: {} };
+  for (const [name, root] of Object.entries(roots)) {
+    if (!root) continue;
+    const procs = {};
+    for (const pid of descendants(table, root)) {
+      if (!table.has(pid)) continue;
+      procs[pid] = { ticks: table.get(pid).ticks, role: name === 'server' ? 'server' : chromiumRole(pid) };
+    }
+    snap.groups[name] = procs;
+  }
+  return snap;
+}
+
+/** Cores used (1.0 = one core fully busy) between two snapshots, per group and per process. */
+function cpuDelta(a, b, seconds) {
+  const out = { groups: {}, machine: null };
+  const cores = (ticks) => ticks / CLK_TCK / seconds;
+  for (const [name, procs] of Object.entries(b.groups)) {
+    const before = a.groups[name] ?? {};
+    const perProc = [];
+    let sum = 0;
+    for (const [pid, p] of Object.entries(procs)) {
+      const d = p.ticks - (before[pid]?.ticks ?? 0); // a process started in between counts from 0
+      sum += d;
+      perProc.push({ pid: Number(pid), role: p.role, cores: cores(d) });
+    }
+    perProc.sort((x, y) => y.cores - x.cores);
+    out.groups[name] = { cores: cores(sum), perProc };
+  }
+  const dm = { total: b.machine.total - a.machine.total, busy: b.machine.busy - a.machine.busy };
+  out.machine = { fraction: dm.busy / dm.total, cores: (dm.busy / dm.total) * os.cpus().length };
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The browser side
+
+/** Init script for the invigilator's page: every RTCPeerConnection the app constructs lands in window.__pcs. */
+function recordPeerConnections() {
+  const Original = window.RTCPeerConnection;
+  if (!Original || Original.__benchRecorded) return;
+  window.__pcs = [];
+  class RecordedPeerConnection extends Original {
+    constructor(...args) {
+      super(...args);
+      window.__pcs.push(this);
+    }
+  }
+  RecordedPeerConnection.__benchRecorded = true;
+  window.RTCPeerConnection = RecordedPeerConnection;
+}
+
+/** In the page: stats of every recorded peer connection (run with page.evaluate). */
+async function pageStats() {
+  const t = performance.now();
+  const pcs = [];
+  for (const [index, pc] of (window.__pcs ?? []).entries()) {
+    const rec = { index, state: pc.connectionState, inbound: [], transportBytes: 0 };
+    if (pc.connectionState !== 'closed') {
+      const stats = await pc.getStats();
+      const codecs = {};
+      stats.forEach((s) => {
+        if (s.type === 'codec') codecs[s.id] = s.mimeType;
+      });
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp') {
+          rec.inbound.push({
+            ssrc: s.ssrc,
+            kind: s.kind,
+            bytes: s.bytesReceived ?? 0,
+            header: s.headerBytesReceived ?? 0,
+            packets: s.packetsReceived ?? 0,
+            lost: s.packetsLost ?? 0,
+            frames: s.framesDecoded ?? 0,
+            decodeTime: s.totalDecodeTime ?? 0,
+            width: s.frameWidth ?? null,
+            height: s.frameHeight ?? null,
+            fps: s.framesPerSecond ?? null,
+            track: s.trackIdentifier,
+            codec: codecs[s.codecId] ?? null,
+            decoder: s.decoderImplementation ?? null,
+          });
+        } else if (s.type === 'transport') {
+          rec.transportBytes += s.bytesReceived ?? 0;
+        }
+      });
+    }
+    pcs.push(rec);
+  }
+  return { t, pcs };
+}
+
+/** In the page: each student card's name, state and the id of the video track its thumbnail shows. */
+function pageCards() {
+  const trackOf = (v) => (v && v.srcObject && v.srcObject.getVideoTracks ? v.srcObject.getVideoTracks()[0]?.id ?? null : null);
+  const cards = [...document.querySelectorAll('[data-testid="student-card"]')].map((card) => {
+    const v = card.querySelector('video[data-testid="thumbnail"]');
+    return {
+      name: card.querySelector('.student-meta strong')?.textContent ?? '?',
+      state: card.getAttribute('data-state'),
+      track: trackOf(v),
+      videoWidth: v?.videoWidth ?? 0,
+      videoHeight: v?.videoHeight ?? 0,
+      currentTime: v?.currentTime ?? 0,
+      shownWidth: v?.clientWidth ?? 0,
+      shownHeight: v?.clientHeight ?? 0,
+    };
+  });
+  const modal = document.querySelector('video[data-testid="modal-video"]');
+  return {
+    cards,
+    modal: modal ? { track: trackOf(modal), videoWidth: modal.videoWidth, videoHeight: modal.videoHeight, shownWidth: modal.clientWidth, shownHeight: modal.clientHeight } : null,
+  };
+}
+
+async function waitHydrated(page) {
+  await page.locator('body[data-hydrated="true"]').waitFor({ state: 'attached', timeout: 30_000 });
+}
+
+async function gotoHydrated(page, url) {
+  await page.goto(`${BASE}${url}`);
+  await waitHydrated(page);
+}
+
+let nameCounter = 0;
+function uniqueName(prefix) {
+  nameCounter += 1;
+  return `${prefix}_${Date.now().toString(36)}${nameCounter}`.slice(0, 32);
+}
+
+/** A server function call from the page (form-encoded, the session cookie of its context); returns the JSON. */
+async function callApi(page, endpoint, fields) {
+  const res = await page.evaluate(
+    async ({ endpoint, fields }) => {
+      const r = await fetch(`/api/${endpoint}`, { method: 'POST', body: new URLSearchParams(fields) });
+      return { status: r.status, body: await r.text() };
+    },
+    { endpoint, fields },
+  );
+  if (res.status !== 200) throw new Error(`POST /api/${endpoint} answered ${res.status}: ${res.body.slice(0, 300)}`);
+  return res.body ? JSON.parse(res.body) : null;
+}
+
+/** A new context in `browser` with a signed-up account; its page stays on /healthz (same origin, no app). */
+async function account(browser, prefix, displayName) {
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+  const page = await context.newPage();
+  await page.goto(`${BASE}/healthz`);
+  const username = uniqueName(prefix);
+  await callApi(page, 'signup', { username, display_name: displayName, password: PASSWORD });
+  return { context, page, username, name: displayName };
+}
+
+/** A student opens the take page and starts (camera first), as in proctor.spec.ts. */
+async function startStudent(student, testPath) {
+  await gotoHydrated(student.page, `${testPath}/take`);
+  await student.page.getByRole('button', { name: 'Turn on camera and start' }).click();
+  await student.page
+    .locator('[data-testid="stream-indicator"][data-state="live"]')
+    .waitFor({ state: 'attached', timeout: 30_000 });
+}
+
+/** Waits until every started student's card is live and its thumbnail plays (video size > 0, time moves). */
+async function waitThumbnailsPlaying(page, names, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  let previous = null;
+  while (Date.now() < deadline) {
+    const { cards } = await page.evaluate(pageCards);
+    const byName = new Map(cards.map((c) => [c.name, c]));
+    const missing = names.filter((n) => {
+      const c = byName.get(n);
+      const before = previous?.get(n);
+      return !c || c.state !== 'live' || c.videoWidth === 0 || !before || !(c.currentTime > before.currentTime);
+    });
+    if (missing.length === 0) return;
+    last = missing;
+    previous = byName;
+    await sleep(500);
+  }
+  throw new Error(`thumbnails not playing after ${timeoutMs / 1000} s: ${last?.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One measurement window
+
+/**
+ * Samples once a second for MEASURE_S seconds. Returns per-stream rates (keyed by peer connection index and
+ * SSRC), totals, CPU (CDP main thread, /proc per group) and the time series of the total downlink.
+ */
+async function measure(page, cdp, roots) {
+  const metrics = async () => Object.fromEntries((await cdp.send('Performance.getMetrics')).metrics.map((m) => [m.name, m.value]));
+  const first = { stats: await page.evaluate(pageStats), cpu: cpuSnapshot(roots), perf: await metrics() };
+  let prev = first;
+  const series = [];
+  for (let i = 0; i < MEASURE_S; i += 1) {
+    await sleep(1_000);
+    const now = { stats: await page.evaluate(pageStats), perf: await metrics() };
+    series.push(totalBytes(now.stats) - totalBytes(prev.stats) > 0 ? ((totalBytes(now.stats) - totalBytes(prev.stats)) * 8) / (now.stats.t - prev.stats.t) : 0);
+    prev = now;
+  }
+  const last = { stats: prev.stats, cpu: cpuSnapshot(roots), perf: prev.perf };
+  const seconds = (last.stats.t - first.stats.t) / 1000;
+
+  const before = new Map();
+  for (const pc of first.stats.pcs) for (const s of pc.inbound) before.set(`${pc.index}/${s.ssrc}`, s);
+  const streams = [];
+  for (const pc of last.stats.pcs) {
+    for (const s of pc.inbound) {
+      const b = before.get(`${pc.index}/${s.ssrc}`);
+      const base = b ?? { bytes: 0, header: 0, packets: 0, lost: 0, frames: 0, decodeTime: 0 };
+      streams.push({
+        pc: pc.index,
+        kind: s.kind,
+        track: s.track,
+        kbps: ((s.bytes - base.bytes) * 8) / 1000 / seconds,
+        headerKbps: ((s.header - base.header) * 8) / 1000 / seconds,
+        fps: s.kind === 'video' ? (s.frames - base.frames) / seconds : null,
+        statsFps: s.fps,
+        width: s.width,
+        height: s.height,
+        decodeMsPerS: ((s.decodeTime - base.decodeTime) * 1000) / seconds,
+        lost: s.lost - base.lost,
+        packets: s.packets - base.packets,
+        codec: s.codec,
+        decoder: s.decoder,
+        wholeWindow: !!b,
+      });
+    }
+  }
+  const transportBefore = new Map(first.stats.pcs.map((pc) => [pc.index, pc.transportBytes]));
+  const transportKbps =
+    last.stats.pcs.reduce((a, pc) => a + (pc.transportBytes - (transportBefore.get(pc.index) ?? 0)), 0) * 8 / 1000 / seconds;
+  const perfSeconds = last.perf.Timestamp - first.perf.Timestamp;
+  return {
+    seconds,
+    streams,
+    pcsOpen: last.stats.pcs.filter((pc) => pc.state === 'connected').length,
+    pcsTotal: last.stats.pcs.length,
+    transportKbps,
+    series,
+    mainThread: (last.perf.TaskDuration - first.perf.TaskDuration) / perfSeconds,
+    scriptShare: (last.perf.ScriptDuration - first.perf.ScriptDuration) / perfSeconds,
+    jsHeapMiB: last.perf.JSHeapUsedSize / 1024 / 1024,
+    cpu: cpuDelta(first.cpu, last.cpu, seconds),
+  };
+}
+
+function totalBytes(stats) {
+  return stats.pcs.reduce((a, pc) => a + pc.inbound.reduce((b, s) => b + s.bytes, 0), 0);
+}
+
+/** Per student (peer connection): video and audio kbit/s, video size and fps; joined with the card names. */
+function perStudent(m, cards) {
+  const nameOfTrack = new Map(cards.filter((c) => c.track).map((c) => [c.track, c.name]));
+  const rows = new Map();
+  for (const s of m.streams) {
+    const r = rows.get(s.pc) ?? { pc: s.pc, name: null, videoKbps: 0, audioKbps: 0, headerKbps: 0, width: null, height: null, fps: null, statsFps: null, decodeMsPerS: 0, lost: 0, packets: 0, codec: null, decoder: null };
+    if (s.kind === 'video') {
+      r.videoKbps += s.kbps;
+      r.width = s.width;
+      r.height = s.height;
+      r.fps = s.fps;
+      r.statsFps = s.statsFps;
+      r.decodeMsPerS += s.decodeMsPerS;
+      r.codec = s.codec;
+      r.decoder = s.decoder;
+      r.track = s.track;
+      r.name = nameOfTrack.get(s.track) ?? r.name;
+    } else {
+      r.audioKbps += s.kbps;
+    }
+    r.headerKbps += s.headerKbps;
+    r.lost += s.lost;
+    r.packets += s.packets;
+    rows.set(s.pc, r);
+  }
+  // Only connections that carried media in the window (a replaced connection shows as ~0).
+  return [...rows.values()].filter((r) => r.videoKbps + r.audioKbps > 1).map((r) => ({ ...r, kbps: r.videoKbps + r.audioKbps }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Statistics and the report
+
+const sum = (xs) => xs.reduce((a, b) => a + b, 0);
+const median = (xs) => {
+  const v = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return null;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+};
+const minOf = (xs) => Math.min(...xs.filter((x) => Number.isFinite(x)));
+const maxOf = (xs) => Math.max(...xs.filter((x) => Number.isFinite(x)));
+const f0 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : String(Math.round(x)));
+const f1 = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(1));
+const pct = (cores) => (cores === null || cores === undefined || !Number.isFinite(cores) ? '–' : `${Math.round(cores * 100)} %`);
+
+/** Least squares y = a + b·x. */
+function linearFit(points) {
+  const n = points.length;
+  if (n === 1) return { a: 0, b: points[0][1] / points[0][0], exact: false };
+  const mx = sum(points.map((p) => p[0])) / n;
+  const my = sum(points.map((p) => p[1])) / n;
+  const sxx = sum(points.map((p) => (p[0] - mx) ** 2));
+  const sxy = sum(points.map((p) => (p[0] - mx) * (p[1] - my)));
+  const b = sxy / sxx;
+  return { a: my - b * mx, b, exact: true };
+}
+
+function sizes(rows) {
+  const counts = new Map();
+  for (const r of rows) {
+    const k = r.width && r.height ? `${r.width}×${r.height}` : '?';
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  return [...counts.entries()].map(([k, c]) => (counts.size === 1 ? k : `${k} (${c})`)).join(', ');
+}
+
+/** The numbers of one step, for the console and the doc. */
+function summarizeStep(n, m, rows) {
+  const inv = m.cpu.groups.invigilator;
+  const renderers = inv ? inv.perProc.filter((p) => p.role === 'renderer') : [];
+  const role = (r) => (inv ? sum(inv.perProc.filter((p) => p.role === r).map((p) => p.cores)) : null);
+  return {
+    n,
+    streaming: rows.length,
+    totalKbps: sum(rows.map((r) => r.kbps)),
+    videoKbps: sum(rows.map((r) => r.videoKbps)),
+    audioKbps: sum(rows.map((r) => r.audioKbps)),
+    headerKbps: sum(rows.map((r) => r.headerKbps)),
+    transportKbps: m.transportKbps,
+    perStudentMedian: median(rows.map((r) => r.kbps)),
+    perStudentMin: rows.length ? minOf(rows.map((r) => r.kbps)) : null,
+    perStudentMax: rows.length ? maxOf(rows.map((r) => r.kbps)) : null,
+    perStudentVideoMedian: median(rows.map((r) => r.videoKbps)),
+    sizes: sizes(rows),
+    fpsMedian: median(rows.map((r) => r.fps)),
+    fpsMin: rows.length ? minOf(rows.map((r) => r.fps)) : null,
+    fpsMax: rows.length ? maxOf(rows.map((r) => r.fps)) : null,
+    decodeMsPerS: sum(rows.map((r) => r.decodeMsPerS)),
+    lossPct: (100 * sum(rows.map((r) => r.lost))) / Math.max(1, sum(rows.map((r) => r.packets + r.lost))),
+    series: m.series,
+    mainThread: m.mainThread,
+    renderer: renderers.length ? renderers[0].cores : null,
+    renderersAll: renderers.length ? sum(renderers.map((p) => p.cores)) : null,
+    gpu: role('gpu-process'),
+    network: role('network'),
+    browserProc: role('browser'),
+    invigilatorTotal: inv?.cores ?? null,
+    students: m.cpu.groups.students?.cores ?? null,
+    server: m.cpu.groups.server?.cores ?? null,
+    machineCores: m.cpu.machine.cores,
+    machineFraction: m.cpu.machine.fraction,
+    codec: [...new Set(rows.map((r) => r.codec).filter(Boolean))].join(', '),
+    decoder: [...new Set(rows.map((r) => r.decoder).filter(Boolean))].join(', '),
+    jsHeapMiB: m.jsHeapMiB,
+    seconds: m.seconds,
+  };
+}
+
+function stepTable(steps) {
+  const lines = [
+    '| students N | downlink total, kbit/s (RTP payload) | on the wire (transport) | per student, median (min–max) | video received | fps per thumbnail, median (min–max) | decode time, ms/s | invigilator renderer CPU | of it main thread (CDP) | invigilator browser, all processes | students\' browser | server | whole machine |',
+    '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of steps) {
+    lines.push(
+      `| ${s.n} | ${f0(s.totalKbps)} | ${f0(s.transportKbps)} | ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)}) | ${s.sizes} | ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}) | ${f0(s.decodeMsPerS)} | ${pct(s.renderer)} | ${pct(s.mainThread)} | ${pct(s.invigilatorTotal)} | ${pct(s.students)} | ${pct(s.server)} | ${f1(s.machineCores)} of ${os.cpus().length} cores (${pct(s.machineFraction)}) |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function sh(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
+}
+
+function machine(chromiumVersion) {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const model = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? 'unknown';
+  const memKb = Number(readFileSync('/proc/meminfo', 'utf8').match(/^MemTotal:\s+(\d+)/m)?.[1] ?? 0);
+  return {
+    nproc: sh('nproc', []) ?? String(os.cpus().length),
+    model,
+    ram: `${(memKb / 1024 / 1024).toFixed(1)} GiB`,
+    kernel: `${os.type()} ${os.release()}`,
+    chromium: chromiumVersion,
+    node: process.version,
+  };
+}
+
+function loadText() {
+  const [l1, l5, l15] = os.loadavg();
+  return `${[l1, l5, l15].map((x) => x.toFixed(2)).join(', ')} (1, 5, 15 min)`;
+}
+
+function section(r) {
+  const last = r.steps[r.steps.length - 1];
+  const maxN = last.n;
+  const fitDown = linearFit(r.steps.map((s) => [s.n, s.totalKbps]));
+  const fitRenderer = r.steps.every((s) => s.renderer !== null) ? linearFit(r.steps.map((s) => [s.n, s.renderer])) : null;
+  const fitInv = r.steps.every((s) => s.invigilatorTotal !== null) ? linearFit(r.steps.map((s) => [s.n, s.invigilatorTotal])) : null;
+  const fitDecode = linearFit(r.steps.map((s) => [s.n, s.decodeMsPerS]));
+  const at = (fit) => (fit ? fit.a + fit.b * EXTRAPOLATE_TO : null);
+  const perStudentAll = median(r.steps.map((s) => s.totalKbps / s.streaming));
+  const mo = r.modal;
+  const modalExtra = mo ? mo.full.kbps - mo.othersMedianKbps : null;
+  const cores = Number(r.m.nproc);
+  const otherLoad = r.steps.map((s) => s.machineCores - (s.invigilatorTotal ?? 0) - (s.students ?? 0) - (s.server ?? 0));
+  const lines = [
+    SECTION_TITLE,
+    '',
+    '<!-- grid-cost: written by end2end/bench/grid-cost.mjs (`make bench-grid`); everything down to the closing marker is replaced on each run -->',
+    `Written by \`end2end/bench/grid-cost.mjs\`; reproduce with \`make bench-grid\` (\`STUDENTS=20 make bench-grid\` for more`,
+    'students). Issue #5: what **one invigilator page** (`/tests/<id>/invigilate`) costs with N students streaming',
+    'to it. Not a pass/fail test.',
+    '',
+    `Measured ${r.date}: up to ${maxN} students, measured at N = ${r.steps.map((s) => s.n).join(', ')} (${MEASURE_S} s each, after all`,
+    `thumbnails played and ${SETTLE_S} s to settle). CPU: 100 % = one core fully busy; the machine has ${cores}.`,
+    '',
+    '### Grid of thumbnails (measured)',
+    '',
+    stepTable(r.steps),
+    '',
+    `Received codec: ${last.codec || '?'} (decoder ${last.decoder || '?'}); audio is part of each student's stream (median`,
+    `${f0(median(r.steps.map((s) => s.audioKbps / Math.max(1, s.streaming))))} kbit/s per student of the per-student figure). Packet loss over the windows: ${r.steps.map((s) => `${s.lossPct.toFixed(2)} %`).join(', ')}.`,
+    `The thumbnails are shown at ${r.shownThumb} CSS px; the 1-s samples of the total downlink at N = ${maxN} ranged ${f0(minOf(last.series.map((x) => x)))}–${f0(maxOf(last.series))} kbit/s.`,
+    '',
+    `### One student opened in the modal (measured, N = ${maxN})`,
+    '',
+    mo
+      ? [
+          '| stream | resolution | fps | kbit/s (RTP payload, video + audio) |',
+          '|---|---|---:|---:|',
+          `| the opened student (full layer) | ${mo.full.width}×${mo.full.height} | ${f1(mo.full.fps)} | ${f0(mo.full.kbps)} |`,
+          `| each of the other ${maxN - 1} (thumbnail layer), median | ${mo.othersSizes} | ${f1(mo.othersFpsMedian)} | ${f0(mo.othersMedianKbps)} |`,
+          `| **total downlink** | | | **${f0(mo.totalKbps)}** (${f0(mo.transportKbps)} on the wire) |`,
+          '',
+          `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen)'} after the click (first ${mo.full.width}×${mo.full.height} frame`,
+          `in the modal video, polled every 100 ms). Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its`,
+          `processes ${pct(mo.invigilatorTotal)}; whole machine ${f1(mo.machineCores)} of ${cores} cores.`,
+        ].join('\n')
+      : 'The modal could not be measured (see the console output of the run).',
+    '',
+    `### Extrapolation to ${EXTRAPOLATE_TO} students (not measured)`,
+    '',
+    `Least-squares line through the measured points (N = ${r.steps.map((s) => s.n).join(', ')}), evaluated at N = ${EXTRAPOLATE_TO}:`,
+    '',
+    `- **Downlink**: ${f0(fitDown.a)} + ${f1(fitDown.b)}·N kbit/s → **≈ ${f0(at(fitDown))} kbit/s (${(at(fitDown) / 1000).toFixed(1)} Mbit/s)** RTP payload for ${EXTRAPOLATE_TO}`,
+    `  thumbnails (per student ≈ ${f0(perStudentAll)} kbit/s: it is linear in N, each student is an independent connection).`,
+    mo
+      ? `  With one student open in the modal add ≈ ${f0(modalExtra)} kbit/s → ≈ ${f0(at(fitDown) + modalExtra)} kbit/s. On the wire (SRTP, RTCP) about ${f0((100 * (last.transportKbps / last.totalKbps - 1)))} % more.`
+      : null,
+    fitRenderer
+      ? `- **Invigilator renderer CPU**: ${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} %·N → **≈ ${pct(at(fitRenderer))}** of one core; all the invigilator's processes ≈ ${pct(at(fitInv))}; decoding alone (sum of \`totalDecodeTime\`) ≈ ${f0(at(fitDecode))} ms per second.`
+      : '- **Invigilator CPU**: the invigilator browser\'s processes could not be identified in /proc, so there is no CPU extrapolation.',
+    `- What limits it: the **downlink** of a real invigilator's connection (≈ ${(at(fitDown) / 1000).toFixed(1)} Mbit/s sustained, plus the full`,
+    '  stream when a student is opened) and the **invigilator\'s CPU** (one software decoder per student: Chromium here has no',
+    '  GPU, `--disable-gpu`; a laptop with hardware decoding pays less). The thumbnail layer has no `maxBitrate`',
+    '  (only `scaleResolutionDownBy` 2 and `maxFramerate` 10), so the bitrate is what the encoder wants for this picture:',
+    '  the fake camera\'s synthetic pattern is simpler than a real camera image, and a real camera can cost more per student.',
+    `- Not measured: ${EXTRAPOLATE_TO} students at once. This machine (${cores} cores) runs every student's browser (capture,`,
+    `  encoding, page) next to the invigilator, and the students' browser alone used ${pct(last.students)} at N = ${maxN}, so the machine —`,
+    '  not the invigilator page — is what stops the run at larger N. Each student encodes one stream per invigilator',
+    '  (two invigilators: two encodes), which this benchmark does not add up.',
+    '',
+    'How it is measured:',
+    '',
+    '- Real UI and flow as in `end2end/tests/proctor.spec.ts`: each student opens `/tests/<id>/take` and clicks *Turn on camera',
+    '  and start* (fake camera, 640×480); the teacher opens the grid once and keeps it open while more students start,',
+    '  in steps; a step counts once every started student\'s card is live and its `thumbnail` video plays (size > 0,',
+    '  `currentTime` advancing). Accounts, the test and its members are created through the server functions',
+    '  (`/api/signup`, `/api/create_test`, `/api/add_member`).',
+    '- Downlink: an init script wraps `window.RTCPeerConnection` before the app loads, so every connection the app',
+    '  makes is kept in `window.__pcs`; once a second the script reads `getStats()` of each: `inbound-rtp`',
+    '  `bytesReceived` (RTP payload, video and audio) and `framesDecoded` (fps = decoded frames over the window),',
+    '  `frameWidth`/`frameHeight`, `totalDecodeTime`, and the `transport`\'s `bytesReceived` (all UDP payload: SRTP with',
+    '  RTP headers, RTCP, STUN). Rates are deltas over the window divided by its length.',
+    '- CPU from `/proc/<pid>/stat` (utime + stime) over the window. The invigilator runs in its own Chromium (the',
+    '  students share another), so its processes are known: "renderer" is its busiest renderer process (the grid page:',
+    '  WebRTC receive, decoding, painting), "all processes" adds the browser, GPU (software compositing) and network',
+    '  service processes. "Main thread (CDP)" is `Performance.getMetrics` `TaskDuration` over wall time for the page',
+    '  (the app\'s WASM, layout, paint; decoding runs on other threads). Whole machine from `/proc/stat`;',
+    `  what is left after the invigilator, students and server (other work on the machine) was ${otherLoad.map((x) => f1(x)).join(', ')} cores.`,
+    `- Build: release, ${r.build}; checkout ${r.commit} at the time of the run.`,
+    `- Server \`target/release/onair --bind 127.0.0.1:${PORT}\`, \`RUST_LOG=warn\`, fresh database \`onair_bench_grid\`. Network: loopback,`,
+    '  host candidates only (no STUN/TURN): no bandwidth limit, no real-network loss or delay.',
+    `- Machine: ${r.m.nproc} CPUs (\`nproc\`), ${r.m.model}, ${r.m.ram} RAM, kernel ${r.m.kernel}; Debian Chromium ${r.m.chromium}`,
+    `  (headless, launch args as in \`end2end/playwright.config.ts\`), Node ${r.m.node}. Load average at the start: ${r.loadStart};`,
+    `  at the end: ${r.loadEnd}.${r.busyBefore ? ' Other work was running on the machine, so CPU shares are contended.' : ''}`,
+    END_MARKER,
+    '',
+  ];
+  return lines.filter((l) => l !== null).join('\n');
+}
+
+/**
+ * Replaces this script's section (from its heading to END_MARKER, or to the next "## " heading if the marker is
+ * gone) in the file as it is on disk now; appends it at the end if missing. Nothing else is touched.
+ */
+function writeDoc(sectionText) {
+  let doc = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '# Benchmarks\n';
+  const lines = doc.split('\n');
+  const start = lines.findIndex((l) => l.trim() === SECTION_TITLE);
+  if (start === -1) {
+    doc = `${doc.replace(/\n*$/, '\n\n')}${sectionText}`;
+  } else {
+    let end = lines.findIndex((l, i) => i > start && l.trim() === END_MARKER);
+    if (end === -1) {
+      end = lines.findIndex((l, i) => i > start && /^##?\s/.test(l));
+      if (end === -1) end = lines.length;
+    } else {
+      end += 1;
+    }
+    const before = lines.slice(0, start).join('\n');
+    const after = lines.slice(end).join('\n').replace(/^\n+/, '');
+    doc = `${before}${before ? '\n' : ''}${sectionText.replace(/\n*$/, '\n')}${after ? `\n${after}` : ''}`;
+  }
+  writeFileSync(docPath, doc.replace(/\n*$/, '\n'));
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+function printStep(s, rows) {
+  console.log(`\nN = ${s.n}: ${s.streaming} streams received over ${s.seconds.toFixed(1)} s`);
+  console.log(
+    `  downlink ${f0(s.totalKbps)} kbit/s RTP payload (video ${f0(s.videoKbps)}, audio ${f0(s.audioKbps)}; RTP headers +${f0(s.headerKbps)}), ` +
+      `transport ${f0(s.transportKbps)} kbit/s; per student median ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)})`,
+  );
+  console.log(`  video ${s.sizes}, fps median ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}), decode ${f0(s.decodeMsPerS)} ms/s, loss ${s.lossPct.toFixed(2)} %, ${s.codec} / ${s.decoder}`);
+  console.log(
+    `  CPU: invigilator renderer ${pct(s.renderer)} (all renderers ${pct(s.renderersAll)}), main thread (CDP) ${pct(s.mainThread)}, ` +
+      `GPU ${pct(s.gpu)}, network ${pct(s.network)}, browser ${pct(s.browserProc)}, invigilator total ${pct(s.invigilatorTotal)}; ` +
+      `students ${pct(s.students)}, server ${pct(s.server)}, machine ${f1(s.machineCores)} cores (${pct(s.machineFraction)})`,
+  );
+  console.log(`  1-s total downlink samples: ${s.series.map((x) => f0(x)).join(' ')}`);
+  for (const r of rows.sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''))) {
+    console.log(
+      `    ${(r.name ?? `pc#${r.pc}`).padEnd(14)} ${f0(r.kbps).padStart(5)} kbit/s (video ${f0(r.videoKbps)}, audio ${f0(r.audioKbps)})  ` +
+        `${r.width}×${r.height} @ ${f1(r.fps)} fps (stats ${f1(r.statsFps)})  decode ${f1(r.decodeMsPerS)} ms/s`,
+    );
+  }
+}
+
+async function main() {
+  if (!Number.isInteger(STUDENTS) || STUDENTS < 1) throw new Error(`STUDENTS must be a positive integer, got ${process.env.STUDENTS}`);
+  if (!Number.isInteger(STEP) || STEP < 1) throw new Error(`STEP must be a positive integer, got ${process.env.STEP}`);
+  if (!existsSync('/usr/bin/chromium')) throw new Error('/usr/bin/chromium is missing: run `make test` (it installs Debian chromium)');
+  const tck = Number(sh('getconf', ['CLK_TCK']) ?? CLK_TCK);
+  if (tck !== CLK_TCK) throw new Error(`CLK_TCK is ${tck}, this script assumes ${CLK_TCK}`);
+  const steps = [];
+  for (let n = STEP; n < STUDENTS; n += STEP) steps.push(n);
+  steps.push(STUDENTS);
+
+  const loadStart = loadText();
+  const busyBefore = os.loadavg()[0] >= os.cpus().length / 2;
+  const bin = statSync(serverBinary, { throwIfNoEntry: false });
+  const wasm = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
+  const build = [
+    bin ? `server binary built ${bin.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
+    wasm ? `WASM ${(wasm.size / 1024).toFixed(0)} KiB uncompressed` : null,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const buildInputs = ['src', 'style', 'public', 'migrations', '.sqlx', 'Cargo.toml', 'Cargo.lock'];
+  const dirty = sh('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no', '--', ...buildInputs]);
+  const commit = `\`${sh('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']) ?? 'unknown'}\`${dirty ? ' (with uncommitted changes to the sources)' : ''}`;
+
+  await startServer();
+  const studentsBrowser = await launchBrowser('students\'');
+  const invigilatorBrowser = await launchBrowser('invigilator\'s');
+  try {
+    const m = machine(invigilatorBrowser.browser.version());
+    const roots = { invigilator: invigilatorBrowser.pid, students: studentsBrowser.pid, server: server.pid };
+
+    log(`signing up a teacher and ${STUDENTS} students`);
+    const teacher = await account(invigilatorBrowser.browser, 'bench_teacher', 'Tess Teacher');
+    const students = [];
+    for (let i = 1; i <= STUDENTS; i += 1) {
+      students.push(await account(studentsBrowser.browser, 'bench_stu', `Student ${String(i).padStart(2, '0')}`));
+    }
+    const testId = await callApi(teacher.page, 'create_test', {
+      title: `Grid benchmark ${new Date().toISOString()}`,
+      instructions: 'Benchmark.',
+      starts_at: '',
+      ends_at: '',
+      duration_minutes: '',
+      questions: 'What is 2 + 2?\nName a prime number.',
+    });
+    const testPath = `/tests/${testId}`;
+    for (const s of students) await callApi(teacher.page, 'add_member', { test: testId, username: s.username, role: 'student' });
+    log(`test ${testPath} with ${STUDENTS} students`);
+
+    const t = teacher.page;
+    await t.addInitScript(recordPeerConnections);
+    const cdp = await t.context().newCDPSession(t);
+    await cdp.send('Performance.enable', { timeDomain: 'timeTicks' });
+
+    const results = [];
+    let started = 0;
+    let gridOpen = false;
+    let shownThumb = '?';
+    let lastRows = [];
+    for (const n of steps) {
+      for (; started < n; started += 1) {
+        const s0 = Date.now();
+        await startStudent(students[started], testPath);
+        log(`${students[started].name} is live (${Date.now() - s0} ms)`);
+      }
+      if (!gridOpen) {
+        await gotoHydrated(t, `${testPath}/invigilate`);
+        gridOpen = true;
+      }
+      const names = students.slice(0, n).map((s) => s.name);
+      const w0 = Date.now();
+      await waitThumbnailsPlaying(t, names);
+      log(`N = ${n}: all ${n} thumbnails play (${Date.now() - w0} ms); settling ${SETTLE_S} s, then measuring ${MEASURE_S} s`);
+      await sleep(SETTLE_S * 1000);
+      const meas = await measure(t, cdp, roots);
+      const { cards } = await t.evaluate(pageCards);
+      const shown = cards.find((c) => c.shownWidth > 0);
+      if (shown) shownThumb = `${shown.shownWidth}×${shown.shownHeight}`;
+      const rows = perStudent(meas, cards);
+      const s = summarizeStep(n, meas, rows);
+      if (s.streaming !== n) log(`warning: ${s.streaming} streams carried media, expected ${n}`);
+      printStep(s, rows);
+      results.push(s);
+      lastRows = rows;
+    }
+
+    // The modal: the first student at full resolution, the others stay thumbnails.
+    let modal = null;
+    try {
+      const who = students[0];
+      const c0 = Date.now();
+      await t.getByRole('button', { name: `Watch ${who.name}`, exact: true }).click();
+      await t.getByTestId('student-modal').waitFor({ state: 'visible', timeout: 10_000 });
+      let switchMs = null;
+      const thumbWidth = lastRows.find((r) => r.name === who.name)?.width ?? 0;
+      while (Date.now() - c0 < 20_000) {
+        const w = await t.evaluate(() => document.querySelector('video[data-testid="modal-video"]')?.videoWidth ?? 0);
+        if (w > thumbWidth && thumbWidth > 0) {
+          switchMs = Date.now() - c0;
+          break;
+        }
+        await sleep(100);
+      }
+      log(`modal open on ${who.name}; full layer ${switchMs !== null ? `after ${switchMs} ms` : 'not seen within 20 s'}; settling ${SETTLE_S} s, then measuring ${MEASURE_S} s`);
+      await sleep(SETTLE_S * 1000);
+      const meas = await measure(t, cdp, roots);
+      const view = await t.evaluate(pageCards);
+      const rows = perStudent(meas, view.cards);
+      const fullRow = rows.find((r) => r.track && r.track === view.modal?.track) ?? rows.find((r) => r.name === who.name);
+      const others = rows.filter((r) => r !== fullRow);
+      const s = summarizeStep(STUDENTS, meas, rows);
+      console.log(`\nModal open on ${who.name} (modal video shown at ${view.modal?.shownWidth}×${view.modal?.shownHeight} CSS px):`);
+      printStep(s, rows);
+      if (fullRow) {
+        modal = {
+          full: fullRow,
+          othersMedianKbps: median(others.map((r) => r.kbps)),
+          othersFpsMedian: median(others.map((r) => r.fps)),
+          othersSizes: sizes(others),
+          totalKbps: s.totalKbps,
+          transportKbps: s.transportKbps,
+          switchMs,
+          renderer: s.renderer,
+          mainThread: s.mainThread,
+          invigilatorTotal: s.invigilatorTotal,
+          machineCores: s.machineCores,
+        };
+      }
+    } catch (e) {
+      log(`the modal measurement failed: ${e.message}`);
+    }
+
+    const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const text = section({ date, m, steps: results, modal, build, commit, loadStart, loadEnd: loadText(), busyBefore, shownThumb });
+    console.log(`\n${text}`);
+
+    const binAfter = statSync(serverBinary, { throwIfNoEntry: false });
+    const wasmAfter = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
+    if (binAfter?.mtimeMs !== bin?.mtimeMs || wasmAfter?.mtimeMs !== wasm?.mtimeMs) {
+      throw new Error('target/release/onair or target/site/pkg/onair.wasm changed during the run (a build finished): not writing the doc; run again');
+    }
+    if (STUDENTS >= MIN_STUDENTS_FOR_DOC) {
+      writeDoc(text);
+      console.log(`wrote the "${SECTION_TITLE.slice(3)}" section of ${path.relative(repoRoot, docPath)}`);
+    } else {
+      console.log(`not writing ${path.relative(repoRoot, docPath)}: it needs STUDENTS >= ${MIN_STUDENTS_FOR_DOC}`);
+    }
+  } finally {
+    await invigilatorBrowser.browser.close().catch(() => {});
+    await studentsBrowser.browser.close().catch(() => {});
+    await stopServer();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (e) => {
+    console.error(`\nerror: ${e.stack ?? e.message}`);
+    await stopServer();
+    process.exit(1);
+  },
+);
