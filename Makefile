@@ -65,7 +65,7 @@ bench-join:
 	DATABASE_URL="$$url" node end2end/bench/join-to-first-frame.mjs
 
 # Benchmark, not a test (issue #5): one invigilator's grid (/tests/<id>/invigilate) with STUDENTS streaming students
-# (default 10, measured in steps of STEP=5) against the release build on 127.0.0.1:3300 (fresh database
+# (default 10, measured in steps of STEP=5) against the release build on 127.0.0.1:3350 (fresh database
 # onair_bench_grid); prints downlink, received resolution/fps and CPU, opens one student in the full-resolution
 # modal, and writes them to docs/benchmarks.md (section "Proctoring grid cost").
 .PHONY: bench-grid

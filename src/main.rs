@@ -2,6 +2,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: server-rendered pages and the signaling hub allocate many
+/// small short-lived objects, and glibc's malloc was about a fifth of the CPU in profiles (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = onair::server::config::Config::from_env_and_args();

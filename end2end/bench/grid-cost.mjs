@@ -4,11 +4,12 @@
 // (STUDENTS=20 make bench-grid for more students).
 //
 // What it does:
-//   1. starts target/release/onair on 127.0.0.1:3300 (database from $DATABASE_URL, which the Makefile
+//   1. starts target/release/onair on 127.0.0.1:3350 (database from $DATABASE_URL, which the Makefile
 //      recreates with `scripts/ensure-db.sh --fresh onair_bench_grid`) and waits for /healthz;
-//   2. launches Debian's Chromium twice (same launch args as end2end/playwright.config.ts): one browser holds
-//      the N students (one browser context each, fake camera), the other only the invigilator, so that the
-//      invigilator's processes (renderer, GPU, network service) can be told apart in /proc;
+//   2. launches Debian's Chromium (same launch args as end2end/playwright.config.ts) for the students (one
+//      browser context each, fake camera and microphone; up to 15 per browser, as Chromium's audio service opens
+//      at most 16 capture streams) and once more for the invigilator alone, so that the invigilator's processes
+//      (renderer, GPU, network service) can be told apart in /proc;
 //   3. signs up a teacher and N students (`POST /api/signup` with fetch from each context's page), the teacher
 //      creates a test (`POST /api/create_test`) and enrols the students (`POST /api/add_member`);
 //   4. in steps (5, 10, 15, … up to STUDENTS): the step's students open /tests/<id>/take and click "Turn on
@@ -30,7 +31,7 @@
 //
 // Environment: ONAIR_SITE_ROOT (default target/site), STUDENTS (default 10; fewer than 10 prints the results but does not write the doc),
 // STEP (default 5: measure at 5, 10, …), MEASURE_S (default 15), SETTLE_S (default 8), BENCH_PORT (default
-// 3300), DATABASE_URL (else scripts/ensure-db.sh --fresh onair_bench_grid is called).
+// 3350), DATABASE_URL (else scripts/ensure-db.sh --fresh onair_bench_grid is called).
 
 import { chromium } from '@playwright/test';
 import { execFileSync, spawn } from 'node:child_process';
@@ -44,13 +45,14 @@ const serverBinary = path.join(repoRoot, 'target', 'release', 'onair');
 const siteRoot = path.resolve(repoRoot, process.env.ONAIR_SITE_ROOT ?? path.join('target', 'site'));
 const docPath = path.join(repoRoot, 'docs', 'benchmarks.md');
 
-const PORT = Number(process.env.BENCH_PORT ?? 3300);
+const PORT = Number(process.env.BENCH_PORT ?? 3350);
 const BASE = `http://127.0.0.1:${PORT}`;
 const STUDENTS = Number(process.env.STUDENTS ?? 10);
 const STEP = Number(process.env.STEP ?? 5);
 const MEASURE_S = Number(process.env.MEASURE_S ?? 15);
 const SETTLE_S = Number(process.env.SETTLE_S ?? 8);
 const MIN_STUDENTS_FOR_DOC = 10;
+const STUDENTS_PER_BROWSER = 15;
 const EXTRAPOLATE_TO = 30;
 const PASSWORD = 'bench-password-123';
 const SECTION_TITLE = '## Proctoring grid cost';
@@ -244,7 +246,8 @@ function descendants(table, root) {
 
 function cmdline(pid) {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    // Processes forked by Chromium's zygote rewrite their command line into one space-separated string.
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
   } catch {
     return [];
   }
@@ -291,23 +294,30 @@ async function launchBrowser(label) {
   return { browser, pid: fresh.length === 1 ? fresh[0] : null };
 }
 
-function machineTicks() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
-  const idle = f[3] + f[4];
-  return { total, busy: total - idle };
+/**
+ * The machine's clock and idle time, both in seconds, from /proc/uptime (idle summed over all CPUs; the same
+ * idle accounting as /proc/stat's idle column). Busy = CPUs × wall − idle: /proc/stat's user and system columns
+ * are sampled at timer ticks and under-count short, frequent bursts such as video frames on a tickless kernel,
+ * while idle time is measured exactly.
+ */
+function machineTime() {
+  const [uptime, idle] = readFileSync('/proc/uptime', 'utf8').trim().split(/\s+/).map(Number);
+  return { uptime, idle };
 }
 
-/** CPU ticks per process of the trees we care about, plus the machine. */
+/** CPU ticks per process of the trees we care about (group name → root pid or pids), plus the machine. */
 function cpuSnapshot(roots) {
   const table = processTable();
-  const snap = { machine: machineTicks(), groups: {} };
+  const snap = { machine: machineTime(), groups: {} };
   for (const [name, root] of Object.entries(roots)) {
-    if (!root) continue;
+    const rootPids = (Array.isArray(root) ? root : [root]).filter(Boolean);
+    if (rootPids.length === 0) continue;
     const procs = {};
-    for (const pid of descendants(table, root)) {
-      if (!table.has(pid)) continue;
-      procs[pid] = { ticks: table.get(pid).ticks, role: name === 'server' ? 'server' : chromiumRole(pid) };
+    for (const r of rootPids) {
+      for (const pid of descendants(table, r)) {
+        if (!table.has(pid)) continue;
+        procs[pid] = { ticks: table.get(pid).ticks, role: name === 'server' ? 'server' : chromiumRole(pid) };
+      }
     }
     snap.groups[name] = procs;
   }
@@ -330,8 +340,10 @@ function cpuDelta(a, b, seconds) {
     perProc.sort((x, y) => y.cores - x.cores);
     out.groups[name] = { cores: cores(sum), perProc };
   }
-  const dm = { total: b.machine.total - a.machine.total, busy: b.machine.busy - a.machine.busy };
-  out.machine = { fraction: dm.busy / dm.total, cores: (dm.busy / dm.total) * os.cpus().length };
+  const ncpu = os.cpus().length;
+  const wall = b.machine.uptime - a.machine.uptime;
+  const busyCores = Math.min(ncpu, Math.max(0, ncpu - (b.machine.idle - a.machine.idle) / wall));
+  out.machine = { fraction: busyCores / ncpu, cores: busyCores };
   return out;
 }
 
@@ -448,19 +460,37 @@ async function callApi(page, endpoint, fields) {
 async function account(browser, prefix, displayName) {
   const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
   const page = await context.newPage();
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') errors.push(m.text().slice(0, 300));
+  });
+  page.on('pageerror', (e) => errors.push(e.message.slice(0, 300)));
   await page.goto(`${BASE}/healthz`);
   const username = uniqueName(prefix);
   await callApi(page, 'signup', { username, display_name: displayName, password: PASSWORD });
-  return { context, page, username, name: displayName };
+  return { context, page, username, name: displayName, errors };
 }
 
 /** A student opens the take page and starts (camera first), as in proctor.spec.ts. */
 async function startStudent(student, testPath) {
   await gotoHydrated(student.page, `${testPath}/take`);
   await student.page.getByRole('button', { name: 'Turn on camera and start' }).click();
-  await student.page
-    .locator('[data-testid="stream-indicator"][data-state="live"]')
-    .waitFor({ state: 'attached', timeout: 30_000 });
+  // Visible: the indicator is in the page (hidden) from the start and says "live" as soon as the WebSocket is
+  // open; it shows once the attempt has started.
+  try {
+    await student.page
+      .locator('[data-testid="stream-indicator"][data-state="live"]')
+      .waitFor({ state: 'visible', timeout: 30_000 });
+  } catch (e) {
+    const alerts = await student.page
+      .locator('[role="alert"], .form-error')
+      .allTextContents()
+      .catch(() => []);
+    throw new Error(
+      `${student.name} did not start streaming within 30 s (page says: ${alerts.join(' | ') || 'nothing'}; ` +
+        `console errors: ${student.errors.slice(-5).join(' | ') || 'none'})`,
+    );
+  }
 }
 
 /** Waits until every started student's card is live and its thumbnail plays (video size > 0, time moves). */
@@ -477,11 +507,22 @@ async function waitThumbnailsPlaying(page, names, timeoutMs = 60_000) {
       return !c || c.state !== 'live' || c.videoWidth === 0 || !before || !(c.currentTime > before.currentTime);
     });
     if (missing.length === 0) return;
-    last = missing;
+    last = missing.map((n) => {
+      const c = byName.get(n);
+      return c ? `${n} (card ${c.state}, video ${c.videoWidth}×${c.videoHeight}, track ${c.track ? 'attached' : 'none'}, t=${c.currentTime.toFixed(1)})` : `${n} (no card)`;
+    });
     previous = byName;
     await sleep(500);
   }
-  throw new Error(`thumbnails not playing after ${timeoutMs / 1000} s: ${last?.join(', ')}`);
+  const pcs = await page.evaluate(() => (window.__pcs ?? []).map((pc) => `${pc.connectionState}/${pc.signalingState}`).join(', '));
+  // What a fresh load of the grid says (the server's view), to tell a stale page from a server-side state.
+  await page.reload();
+  await waitHydrated(page);
+  await sleep(3_000);
+  const after = (await page.evaluate(pageCards)).cards.map((c) => `${c.name}: ${c.state}, ${c.videoWidth}×${c.videoHeight}`).join('; ');
+  throw new Error(
+    `thumbnails not playing after ${timeoutMs / 1000} s: ${last?.join('; ')}; the page's peer connections: ${pcs}; after a reload: ${after}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -650,6 +691,7 @@ function summarizeStep(n, m, rows) {
     network: role('network'),
     browserProc: role('browser'),
     invigilatorTotal: inv?.cores ?? null,
+    invigilatorProcs: inv ? inv.perProc.filter((p) => p.cores >= 0.005) : [],
     students: m.cpu.groups.students?.cores ?? null,
     server: m.cpu.groups.server?.cores ?? null,
     machineCores: m.cpu.machine.cores,
@@ -661,14 +703,30 @@ function summarizeStep(n, m, rows) {
   };
 }
 
-function stepTable(steps) {
+const saturated = (s) => s.machineFraction >= 0.95;
+
+function downlinkTable(steps) {
   const lines = [
-    '| students N | downlink total, kbit/s (RTP payload) | on the wire (transport) | per student, median (min–max) | video received | fps per thumbnail, median (min–max) | decode time, ms/s | invigilator renderer CPU | of it main thread (CDP) | invigilator browser, all processes | students\' browser | server | whole machine |',
-    '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| students N | downlink, kbit/s (RTP payload) | on the wire (UDP payload) | per student, median (min–max) | of it audio, per student | video received | fps per thumbnail, median (min–max) | window |',
+    '|---:|---:|---:|---:|---:|---|---:|---:|',
   ];
   for (const s of steps) {
     lines.push(
-      `| ${s.n} | ${f0(s.totalKbps)} | ${f0(s.transportKbps)} | ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)}) | ${s.sizes} | ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}) | ${f0(s.decodeMsPerS)} | ${pct(s.renderer)} | ${pct(s.mainThread)} | ${pct(s.invigilatorTotal)} | ${pct(s.students)} | ${pct(s.server)} | ${f1(s.machineCores)} of ${os.cpus().length} cores (${pct(s.machineFraction)}) |`,
+      `| ${s.n} | **${f0(s.totalKbps)}** | ${f0(s.transportKbps)} | ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)}) | ${f0(s.audioKbps / Math.max(1, s.streaming))} | ${s.sizes} | ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}) | ${f1(s.seconds)} s |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function cpuTable(steps) {
+  const lines = [
+    '| students N | invigilator renderer | of it main thread (CDP) | invigilator browser, all processes | decoding, wall ms per s | students\' browsers | server | other work | whole machine |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const s of steps) {
+    const other = Math.max(0, s.machineCores - (s.invigilatorTotal ?? 0) - (s.students ?? 0) - (s.server ?? 0));
+    lines.push(
+      `| ${s.n} | **${pct(s.renderer)}** | ${pct(s.mainThread)} | ${pct(s.invigilatorTotal)} | ${f0(s.decodeMsPerS)} | ${pct(s.students)} | ${pct(s.server)} | ${pct(other)} | ${pct(s.machineCores)} of ${os.cpus().length * 100} %${saturated(s) ? ' (saturated)' : ''} |`,
     );
   }
   return lines.join('\n');
@@ -704,34 +762,55 @@ function loadText() {
 function section(r) {
   const last = r.steps[r.steps.length - 1];
   const maxN = last.n;
+  const ns = r.steps.map((s) => s.n).join(', ');
   const fitDown = linearFit(r.steps.map((s) => [s.n, s.totalKbps]));
-  const fitRenderer = r.steps.every((s) => s.renderer !== null) ? linearFit(r.steps.map((s) => [s.n, s.renderer])) : null;
-  const fitInv = r.steps.every((s) => s.invigilatorTotal !== null) ? linearFit(r.steps.map((s) => [s.n, s.invigilatorTotal])) : null;
-  const fitDecode = linearFit(r.steps.map((s) => [s.n, s.decodeMsPerS]));
+  const fitWire = linearFit(r.steps.map((s) => [s.n, s.transportKbps]));
+  const haveCpu = r.steps.every((s) => s.renderer !== null && s.invigilatorTotal !== null);
+  const fitRenderer = haveCpu ? linearFit(r.steps.map((s) => [s.n, s.renderer])) : null;
+  const fitInv = haveCpu ? linearFit(r.steps.map((s) => [s.n, s.invigilatorTotal])) : null;
   const at = (fit) => (fit ? fit.a + fit.b * EXTRAPOLATE_TO : null);
-  const perStudentAll = median(r.steps.map((s) => s.totalKbps / s.streaming));
+  const mbit = (kbps) => (kbps / 1000).toFixed(1);
+  const perStudent = median(r.steps.map((s) => s.totalKbps / s.streaming));
+  const audioPerStudent = median(r.steps.map((s) => s.audioKbps / Math.max(1, s.streaming)));
   const mo = r.modal;
   const modalExtra = mo ? mo.full.kbps - mo.othersMedianKbps : null;
   const cores = Number(r.m.nproc);
-  const otherLoad = r.steps.map((s) => s.machineCores - (s.invigilatorTotal ?? 0) - (s.students ?? 0) - (s.server ?? 0));
+  const anySaturated = r.steps.filter(saturated).map((s) => s.n);
   const lines = [
     SECTION_TITLE,
     '',
     '<!-- grid-cost: written by end2end/bench/grid-cost.mjs (`make bench-grid`); everything down to the closing marker is replaced on each run -->',
-    `Written by \`end2end/bench/grid-cost.mjs\`; reproduce with \`make bench-grid\` (\`STUDENTS=20 make bench-grid\` for more`,
-    'students). Issue #5: what **one invigilator page** (`/tests/<id>/invigilate`) costs with N students streaming',
-    'to it. Not a pass/fail test.',
+    `Written by \`end2end/bench/grid-cost.mjs\`; reproduce with \`make bench-grid\` (10 students) or \`STUDENTS=20 make bench-grid\`.`,
+    'Issue #5: what **one invigilator page** (`/tests/<id>/invigilate`) costs with N students streaming to it. A',
+    'measurement, not a pass/fail test.',
     '',
-    `Measured ${r.date}: up to ${maxN} students, measured at N = ${r.steps.map((s) => s.n).join(', ')} (${MEASURE_S} s each, after all`,
-    `thumbnails played and ${SETTLE_S} s to settle). CPU: 100 % = one core fully busy; the machine has ${cores}.`,
+    `**Result** (measured ${r.date}, N = ${ns}): each student costs the invigilator **≈ ${f0(perStudent)} kbit/s** of downlink`,
+    `(RTP payload; thumbnail layer ${last.sizes} at ${f1(last.fpsMedian)} fps, plus audio), linear in N: **${f0(last.totalKbps)} kbit/s at N = ${maxN}**.`,
+    haveCpu
+      ? `The invigilator's renderer process used **${pct(last.renderer)} of one core at N = ${maxN}** (${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} % per student).`
+      : 'The invigilator\'s processes could not be identified in /proc: no CPU figures.',
+    `Extrapolated to ${EXTRAPOLATE_TO} students (not measured): **≈ ${mbit(at(fitDown))} Mbit/s** (≈ ${mbit(at(fitWire))} on the wire)${haveCpu ? ` and **≈ ${pct(at(fitRenderer))}** of a core for the renderer` : ''}.`,
+    '',
+    `CPU: 100 % = one core fully busy; the machine has ${cores * 100} %. Each step was measured over a window of ${MEASURE_S} s (longer when the`,
+    `machine was saturated: the 1-s sampling then lags), ${SETTLE_S} s after every started student's thumbnail played.`,
     '',
     '### Grid of thumbnails (measured)',
     '',
-    stepTable(r.steps),
+    downlinkTable(r.steps),
     '',
-    `Received codec: ${last.codec || '?'} (decoder ${last.decoder || '?'}); audio is part of each student's stream (median`,
-    `${f0(median(r.steps.map((s) => s.audioKbps / Math.max(1, s.streaming))))} kbit/s per student of the per-student figure). Packet loss over the windows: ${r.steps.map((s) => `${s.lossPct.toFixed(2)} %`).join(', ')}.`,
-    `The thumbnails are shown at ${r.shownThumb} CSS px; the 1-s samples of the total downlink at N = ${maxN} ranged ${f0(minOf(last.series.map((x) => x)))}–${f0(maxOf(last.series))} kbit/s.`,
+    cpuTable(r.steps),
+    '',
+    `- Received codec ${last.codec || '?'}${last.decoder ? ` (decoder ${last.decoder})` : ''}; packet loss ${r.steps.map((s) => `${s.lossPct.toFixed(2)} %`).join(', ')}. The thumbnails are drawn at`,
+    `  ${r.shownThumb} CSS px, so 320×240 is already more than the grid shows.`,
+    `- Audio is ≈ ${f0(audioPerStudent)} kbit/s of each student's ${f0(perStudent)} (${f0((100 * audioPerStudent) / perStudent)} %), although every video in the grid and the`,
+    '  modal is muted: the invigilator receives audio it never plays.',
+    anySaturated.length
+      ? `- At N = ${anySaturated.join(', ')} the whole machine was saturated (students' browsers, the invigilator and other work on ${cores} cores):`
+      : null,
+    anySaturated.length
+      ? '  the invigilator\'s CPU seconds are still its own, but thumbnails may drop below 10 fps and decoding "wall ms" include waiting for a core.'
+      : null,
+    `- 1-s samples of the total downlink at N = ${maxN}: ${f0(minOf(last.series))}–${f0(maxOf(last.series))} kbit/s.`,
     '',
     `### One student opened in the modal (measured, N = ${maxN})`,
     '',
@@ -743,58 +822,65 @@ function section(r) {
           `| each of the other ${maxN - 1} (thumbnail layer), median | ${mo.othersSizes} | ${f1(mo.othersFpsMedian)} | ${f0(mo.othersMedianKbps)} |`,
           `| **total downlink** | | | **${f0(mo.totalKbps)}** (${f0(mo.transportKbps)} on the wire) |`,
           '',
-          `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen)'} after the click (first ${mo.full.width}×${mo.full.height} frame`,
-          `in the modal video, polled every 100 ms). Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its`,
-          `processes ${pct(mo.invigilatorTotal)}; whole machine ${f1(mo.machineCores)} of ${cores} cores.`,
+          `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen within 20 s)'} after the click (first frame larger than the thumbnail in the`,
+          `modal video, polled every 100 ms). The fake camera captures ${mo.full.width}×${mo.full.height} at 20 fps (Chromium's default), so 20 fps is the`,
+          `full layer's ceiling here (\`maxFramerate\` 30). Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its`,
+          `processes ${pct(mo.invigilatorTotal)}; whole machine ${pct(mo.machineCores)} of ${cores * 100} %.`,
         ].join('\n')
       : 'The modal could not be measured (see the console output of the run).',
     '',
     `### Extrapolation to ${EXTRAPOLATE_TO} students (not measured)`,
     '',
-    `Least-squares line through the measured points (N = ${r.steps.map((s) => s.n).join(', ')}), evaluated at N = ${EXTRAPOLATE_TO}:`,
+    `Least-squares line through the ${r.steps.length} measured points (N = ${ns}), evaluated at N = ${EXTRAPOLATE_TO}:`,
     '',
-    `- **Downlink**: ${f0(fitDown.a)} + ${f1(fitDown.b)}·N kbit/s → **≈ ${f0(at(fitDown))} kbit/s (${(at(fitDown) / 1000).toFixed(1)} Mbit/s)** RTP payload for ${EXTRAPOLATE_TO}`,
-    `  thumbnails (per student ≈ ${f0(perStudentAll)} kbit/s: it is linear in N, each student is an independent connection).`,
+    `- **Downlink: ${f0(fitDown.a)} + ${f1(fitDown.b)}·N kbit/s → ≈ ${f0(at(fitDown))} kbit/s (${mbit(at(fitDown))} Mbit/s)** RTP payload, ≈ ${mbit(at(fitWire))} Mbit/s`,
+    '  on the wire. This part is safely linear: every student is an independent connection with the same layer, and the',
+    '  per-student rate did not change with N.',
     mo
-      ? `  With one student open in the modal add ≈ ${f0(modalExtra)} kbit/s → ≈ ${f0(at(fitDown) + modalExtra)} kbit/s. On the wire (SRTP, RTCP) about ${f0((100 * (last.transportKbps / last.totalKbps - 1)))} % more.`
+      ? `  A student open in the modal adds ≈ ${f0(modalExtra)} kbit/s (full layer instead of a thumbnail): ≈ ${mbit(at(fitDown) + modalExtra)} Mbit/s in all.`
       : null,
-    fitRenderer
-      ? `- **Invigilator renderer CPU**: ${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} %·N → **≈ ${pct(at(fitRenderer))}** of one core; all the invigilator's processes ≈ ${pct(at(fitInv))}; decoding alone (sum of \`totalDecodeTime\`) ≈ ${f0(at(fitDecode))} ms per second.`
-      : '- **Invigilator CPU**: the invigilator browser\'s processes could not be identified in /proc, so there is no CPU extrapolation.',
-    `- What limits it: the **downlink** of a real invigilator's connection (≈ ${(at(fitDown) / 1000).toFixed(1)} Mbit/s sustained, plus the full`,
-    '  stream when a student is opened) and the **invigilator\'s CPU** (one software decoder per student: Chromium here has no',
-    '  GPU, `--disable-gpu`; a laptop with hardware decoding pays less). The thumbnail layer has no `maxBitrate`',
-    '  (only `scaleResolutionDownBy` 2 and `maxFramerate` 10), so the bitrate is what the encoder wants for this picture:',
-    '  the fake camera\'s synthetic pattern is simpler than a real camera image, and a real camera can cost more per student.',
-    `- Not measured: ${EXTRAPOLATE_TO} students at once. This machine (${cores} cores) runs every student's browser (capture,`,
-    `  encoding, page) next to the invigilator, and the students' browser alone used ${pct(last.students)} at N = ${maxN}, so the machine —`,
-    '  not the invigilator page — is what stops the run at larger N. Each student encodes one stream per invigilator',
-    '  (two invigilators: two encodes), which this benchmark does not add up.',
+    haveCpu
+      ? `- **Invigilator CPU: renderer ${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} %·N → ≈ ${pct(at(fitRenderer))} of one core**; all its processes (renderer, software`
+      : null,
+    haveCpu ? `  compositing in the GPU process, network service) ${pct(fitInv.a)} + ${f1(fitInv.b * 100)} %·N → ≈ ${pct(at(fitInv))}. Less certain than the downlink: the` : null,
+    haveCpu
+      ? '  points were taken on a busy machine, compositing 30 videos may not stay linear, the figures are for this machine\'s\n  cores, and hardware decoding (off here: `--disable-gpu`) would be cheaper.'
+      : null,
+    '- What limits 30: the invigilator\'s **downlink** first (≈ ' + mbit(at(fitDown) + (modalExtra ?? 0)) + ' Mbit/s sustained with one student open — fine on a',
+    '  wired or good Wi-Fi link, tight on a weak one; on loopback here there was no bandwidth limit, loss or delay to',
+    '  react to), then its CPU. The thumbnail layer sets no `maxBitrate` (only `scaleResolutionDownBy` 2 and',
+    '  `maxFramerate` 10), so its bitrate is what the encoder wants for the picture: the fake camera\'s synthetic pattern',
+    '  is easier to encode than a real camera image, so real students may cost more each.',
+    `- Why not measured at ${EXTRAPOLATE_TO}: this machine (${cores} cores) also runs every student's browser (capture, encoding, page). The`,
+    `  students' browsers used ${pct(last.students)} at N = ${maxN}, so the machine, not the invigilator page, is what runs out. Each student`,
+    '  also uploads one stream per invigilator (two invigilators: two encodes), which this benchmark does not add up.',
     '',
     'How it is measured:',
     '',
-    '- Real UI and flow as in `end2end/tests/proctor.spec.ts`: each student opens `/tests/<id>/take` and clicks *Turn on camera',
-    '  and start* (fake camera, 640×480); the teacher opens the grid once and keeps it open while more students start,',
-    '  in steps; a step counts once every started student\'s card is live and its `thumbnail` video plays (size > 0,',
-    '  `currentTime` advancing). Accounts, the test and its members are created through the server functions',
-    '  (`/api/signup`, `/api/create_test`, `/api/add_member`).',
-    '- Downlink: an init script wraps `window.RTCPeerConnection` before the app loads, so every connection the app',
-    '  makes is kept in `window.__pcs`; once a second the script reads `getStats()` of each: `inbound-rtp`',
-    '  `bytesReceived` (RTP payload, video and audio) and `framesDecoded` (fps = decoded frames over the window),',
-    '  `frameWidth`/`frameHeight`, `totalDecodeTime`, and the `transport`\'s `bytesReceived` (all UDP payload: SRTP with',
-    '  RTP headers, RTCP, STUN). Rates are deltas over the window divided by its length.',
-    '- CPU from `/proc/<pid>/stat` (utime + stime) over the window. The invigilator runs in its own Chromium (the',
-    '  students share another), so its processes are known: "renderer" is its busiest renderer process (the grid page:',
-    '  WebRTC receive, decoding, painting), "all processes" adds the browser, GPU (software compositing) and network',
-    '  service processes. "Main thread (CDP)" is `Performance.getMetrics` `TaskDuration` over wall time for the page',
-    '  (the app\'s WASM, layout, paint; decoding runs on other threads). Whole machine from `/proc/stat`;',
-    `  what is left after the invigilator, students and server (other work on the machine) was ${otherLoad.map((x) => f1(x)).join(', ')} cores.`,
+    '- Real UI, as in `end2end/tests/proctor.spec.ts`: each student opens `/tests/<id>/take` and clicks *Turn on camera and',
+    '  start* (fake camera and microphone); the teacher opens the grid once, at the first step, and keeps it open while',
+    '  more students start; a step counts once every started student\'s card is live and its `thumbnail` video plays (size',
+    '  > 0, `currentTime` advancing). Accounts, the test and its members are made through the server functions',
+    '  (`/api/signup`, `/api/create_test`, `/api/add_member`) with `fetch` from each browser context.',
+    '- Downlink: an init script wraps `window.RTCPeerConnection` before the app loads, so every connection the app makes',
+    '  lands in `window.__pcs`; once a second the script reads their `getStats()`: `inbound-rtp` `bytesReceived` (RTP',
+    '  payload, video and audio), `framesDecoded` (fps = frames decoded over the window), `frameWidth`/`frameHeight`,',
+    '  `totalDecodeTime`, and the `transport`\'s `bytesReceived` (everything that came over UDP: SRTP with RTP headers, RTCP,',
+    '  STUN). Rates are deltas over the window divided by its length.',
+    '- CPU: `/proc/<pid>/stat` (utime + stime) over the window. The invigilator runs alone in its own Chromium, so its',
+    '  processes are known: "renderer" is the busiest renderer process of that browser (the grid page: WebRTC receive,',
+    '  decoding, the app), "all processes" adds the browser, GPU (software compositing) and network-service processes.',
+    '  "Main thread (CDP)" is `Performance.getMetrics` `TaskDuration` over wall time (the app\'s WASM, layout, paint;',
+    `  decoding runs on other threads). The students use ${Math.ceil(maxN / STUDENTS_PER_BROWSER)} other Chromium instance(s), at most ${STUDENTS_PER_BROWSER} students each (Chromium's`,
+    '  audio service opens at most 16 capture streams; the 17th student in one browser gets "device busy"). Whole',
+    '  machine: CPUs × wall time − idle time from `/proc/uptime`; "other work" is what is left after the invigilator,',
+    '  the students and the server.',
     `- Build: release, ${r.build}; checkout ${r.commit} at the time of the run.`,
-    `- Server \`target/release/onair --bind 127.0.0.1:${PORT}\`, \`RUST_LOG=warn\`, fresh database \`onair_bench_grid\`. Network: loopback,`,
-    '  host candidates only (no STUN/TURN): no bandwidth limit, no real-network loss or delay.',
+    `- Server \`target/release/onair --bind 127.0.0.1:${PORT}\`, \`RUST_LOG=warn\`, fresh database \`onair_bench_grid\`. Network: loopback, host`,
+    '  candidates only (no STUN/TURN).',
     `- Machine: ${r.m.nproc} CPUs (\`nproc\`), ${r.m.model}, ${r.m.ram} RAM, kernel ${r.m.kernel}; Debian Chromium ${r.m.chromium}`,
-    `  (headless, launch args as in \`end2end/playwright.config.ts\`), Node ${r.m.node}. Load average at the start: ${r.loadStart};`,
-    `  at the end: ${r.loadEnd}.${r.busyBefore ? ' Other work was running on the machine, so CPU shares are contended.' : ''}`,
+    `  (headless, launch args as in \`end2end/playwright.config.ts\`), Node ${r.m.node}. Load average at the start ${r.loadStart},`,
+    `  at the end ${r.loadEnd}.${r.busyBefore ? ' Other work was running on the machine (see "other work").' : ''}`,
     END_MARKER,
     '',
   ];
@@ -841,6 +927,7 @@ function printStep(s, rows) {
       `students ${pct(s.students)}, server ${pct(s.server)}, machine ${f1(s.machineCores)} cores (${pct(s.machineFraction)})`,
   );
   console.log(`  1-s total downlink samples: ${s.series.map((x) => f0(x)).join(' ')}`);
+  console.log(`  invigilator processes: ${s.invigilatorProcs.map((p) => `${p.role} ${p.pid} ${pct(p.cores)}`).join(', ')}`);
   for (const r of rows.sort((a, b) => (a.name ?? '').localeCompare(b.name ?? ''))) {
     console.log(
       `    ${(r.name ?? `pc#${r.pc}`).padEnd(14)} ${f0(r.kbps).padStart(5)} kbit/s (video ${f0(r.videoKbps)}, audio ${f0(r.audioKbps)})  ` +
@@ -865,7 +952,8 @@ async function main() {
   const wasm = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
   const build = [
     bin ? `server binary built ${bin.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
-    wasm ? `WASM ${(wasm.size / 1024).toFixed(0)} KiB uncompressed` : null,
+    wasm ? `WASM ${(wasm.size / 1024).toFixed(0)} KiB uncompressed, built ${wasm.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
+    process.env.ONAIR_SITE_ROOT ? `site served from \`${process.env.ONAIR_SITE_ROOT}\` (ONAIR_SITE_ROOT), not target/site` : null,
   ]
     .filter(Boolean)
     .join(', ');
@@ -874,17 +962,22 @@ async function main() {
   const commit = `\`${sh('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']) ?? 'unknown'}\`${dirty ? ' (with uncommitted changes to the sources)' : ''}`;
 
   await startServer();
-  const studentsBrowser = await launchBrowser('students\'');
+  // Chromium's audio service opens at most 16 input streams at once (AudioManagerBase's default), and every
+  // student captures camera and microphone: the 17th in one browser gets "device busy". So at most
+  // STUDENTS_PER_BROWSER students share one browser (real students have one each anyway).
+  const studentBrowsers = [];
+  for (let i = 0; i < Math.ceil(STUDENTS / STUDENTS_PER_BROWSER); i += 1) studentBrowsers.push(await launchBrowser(`students' #${i + 1}`));
   const invigilatorBrowser = await launchBrowser('invigilator\'s');
   try {
     const m = machine(invigilatorBrowser.browser.version());
-    const roots = { invigilator: invigilatorBrowser.pid, students: studentsBrowser.pid, server: server.pid };
+    const roots = { invigilator: invigilatorBrowser.pid, students: studentBrowsers.map((b) => b.pid), server: server.pid };
 
     log(`signing up a teacher and ${STUDENTS} students`);
     const teacher = await account(invigilatorBrowser.browser, 'bench_teacher', 'Tess Teacher');
     const students = [];
     for (let i = 1; i <= STUDENTS; i += 1) {
-      students.push(await account(studentsBrowser.browser, 'bench_stu', `Student ${String(i).padStart(2, '0')}`));
+      const { browser } = studentBrowsers[Math.floor((i - 1) / STUDENTS_PER_BROWSER)];
+      students.push(await account(browser, 'bench_stu', `Student ${String(i).padStart(2, '0')}`));
     }
     const testId = await callApi(teacher.page, 'create_test', {
       title: `Grid benchmark ${new Date().toISOString()}`,
@@ -998,7 +1091,7 @@ async function main() {
     }
   } finally {
     await invigilatorBrowser.browser.close().catch(() => {});
-    await studentsBrowser.browser.close().catch(() => {});
+    for (const b of studentBrowsers) await b.browser.close().catch(() => {});
     await stopServer();
   }
 }

@@ -111,8 +111,7 @@ fn check_description(value: &str, _: &()) -> garde::Result {
 /// All categories, in display order.
 #[server(prefix = "/api", endpoint = "categories")]
 pub async fn list_categories() -> Result<Vec<Category>, AppError> {
-    let state = expect_context::<crate::server::state::AppState>();
-    crate::error::with_status(queries::categories(&state.pool).await.map_err(AppError::from))
+    crate::error::with_status(service::categories().await)
 }
 
 /// Starts a live stream for the signed-in user and announces it on the listings.

@@ -20,6 +20,29 @@ use time::OffsetDateTime;
 pub struct LiveState {
     grace: Mutex<HashMap<StreamId, tokio::task::AbortHandle>>,
     counts: Mutex<HashMap<StreamId, CountPush>>,
+    listing: Mutex<ListingCache>,
+    categories: std::sync::OnceLock<Vec<crate::live::Category>>,
+}
+
+/// How long a cached listing is used at most. Going live and ending clear the cache at once, so this only
+/// bounds staleness from changes made outside this process.
+pub const LISTING_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// The live listing from the database (viewer counts are filled in from the hub on each call), per category
+/// filter. The `/live` page asks for it on every render; this saves a query per page view.
+#[derive(Default)]
+struct ListingCache {
+    /// Bumped on every change of the set of live streams; a result queried before a bump is not cached.
+    generation: u64,
+    entries: HashMap<Option<String>, (std::time::Instant, std::sync::Arc<Vec<StreamSummary>>)>,
+}
+
+impl LiveState {
+    fn listing_changed(&self) {
+        let mut cache = self.listing.lock().unwrap_or_else(|e| e.into_inner());
+        cache.generation += 1;
+        cache.entries.clear();
+    }
 }
 
 /// Viewer-count pushes of one stream are at most this often; changes in between are sent together (the
@@ -76,6 +99,7 @@ pub async fn go_live(input: GoLiveInput) -> Result<StreamId, AppError> {
             _ => AppError::internal(e),
         });
     }
+    state.live.listing_changed();
     if let Some(row) = queries::stream(&state.pool, id).await? {
         state.hub.broadcast(&RoomId::Listings, &ServerMsg::StreamStarted { stream: summary(&row, 0) });
     }
@@ -106,6 +130,7 @@ pub async fn end(state: &AppState, stream: StreamId) -> Result<(), AppError> {
     state.live.cancel_grace(stream);
     state.live.counts.lock().unwrap_or_else(|e| e.into_inner()).remove(&stream);
     if queries::end_stream(&state.pool, stream).await? {
+        state.live.listing_changed();
         let msg = ServerMsg::StreamEnded { stream };
         state.hub.broadcast(&RoomId::Stream(stream), &msg);
         state.hub.broadcast(&RoomId::Listings, &msg);
@@ -114,11 +139,41 @@ pub async fn end(state: &AppState, stream: StreamId) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Body of `live_streams`: the rows from the database with viewer counts from the hub.
+/// Body of `live_streams`: the rows from the database (cached, see [`LISTING_CACHE_TTL`]) with viewer counts
+/// from the hub.
 pub async fn live_streams(category: Option<String>) -> Result<Vec<StreamSummary>, AppError> {
     let state = expect_context::<AppState>();
-    let rows = queries::live_streams(&state.pool, category.as_deref()).await?;
-    Ok(rows.iter().map(|row| summary(row, state.hub.viewer_count(&RoomId::Stream(row.id)))).collect())
+    let (cached, generation) = {
+        let cache = state.live.listing.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cache.entries.get(&category).filter(|(at, _)| at.elapsed() < LISTING_CACHE_TTL);
+        (fresh.map(|(_, list)| list.clone()), cache.generation)
+    };
+    let list = match cached {
+        Some(list) => list,
+        None => {
+            let rows = queries::live_streams(&state.pool, category.as_deref()).await?;
+            let list = std::sync::Arc::new(rows.iter().map(|row| summary(row, 0)).collect::<Vec<_>>());
+            let mut cache = state.live.listing.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.generation == generation {
+                cache.entries.insert(category, (std::time::Instant::now(), list.clone()));
+            }
+            list
+        }
+    };
+    Ok(list
+        .iter()
+        .map(|s| StreamSummary { viewers: state.hub.viewer_count(&RoomId::Stream(s.id)), ..s.clone() })
+        .collect())
+}
+
+/// Body of `list_categories`: the categories, read once (they only change with a migration).
+pub async fn categories() -> Result<Vec<crate::live::Category>, AppError> {
+    let state = expect_context::<AppState>();
+    if let Some(list) = state.live.categories.get() {
+        return Ok(list.clone());
+    }
+    let list = queries::categories(&state.pool).await?;
+    Ok(state.live.categories.get_or_init(|| list).clone())
 }
 
 /// Body of `stream_detail`.

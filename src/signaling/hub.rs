@@ -9,24 +9,106 @@
 use crate::ids::{PeerId, UserId};
 use crate::signaling::protocol::{ErrorCode, MemberRole, PeerInfo, RoomId, ServerMsg, Signal, MAX_ROOMS_PER_PEER};
 use axum::extract::ws::Utf8Bytes;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
-use tokio::sync::{mpsc, Notify};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::Notify;
 
 /// A connection's handle on the hub, returned by [`Hub::register`].
 pub struct Registration {
     /// The id the hub gave this connection.
     pub peer: PeerId,
     /// Messages to write to the socket, in order.
-    pub outbox: mpsc::Receiver<Utf8Bytes>,
+    pub outbox: Outbox,
     /// Fires when the hub disconnects this peer because its send queue is full.
     pub kicked: Arc<Notify>,
 }
 
+/// A connection's bounded send queue: many senders (the hub's relays and broadcasts), one receiver (the
+/// connection's task). It holds only what is queued: an idle connection's queue is a few dozen bytes, where a
+/// tokio `mpsc` channel allocates a 32-slot block (about 1.5 KB) per channel up front. That is most of the
+/// difference at 20k idle sockets (docs/benchmarks.md, idle connection memory).
+struct Queue {
+    items: Mutex<VecDeque<Utf8Bytes>>,
+    /// Woken on each message and when the last sender goes away.
+    ready: Notify,
+    capacity: usize,
+    senders: AtomicUsize,
+}
+
+/// The sending half of a [`Queue`].
+struct QueueSender(Arc<Queue>);
+
+/// The send queue was full; the message was not queued.
+struct QueueFull;
+
+impl QueueSender {
+    fn try_send(&self, msg: Utf8Bytes) -> Result<(), QueueFull> {
+        {
+            let mut items = self.0.items.lock().unwrap_or_else(|e| e.into_inner());
+            if items.len() >= self.0.capacity {
+                return Err(QueueFull);
+            }
+            items.push_back(msg);
+        }
+        self.0.ready.notify_one();
+        Ok(())
+    }
+}
+
+impl Clone for QueueSender {
+    fn clone(&self) -> Self {
+        self.0.senders.fetch_add(1, Ordering::Relaxed);
+        Self(self.0.clone())
+    }
+}
+
+impl Drop for QueueSender {
+    fn drop(&mut self) {
+        if self.0.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.ready.notify_one();
+        }
+    }
+}
+
+/// The receiving half of a connection's send queue: the messages to write to its socket, in order.
+pub struct Outbox(Arc<Queue>);
+
+impl Outbox {
+    /// The next message; waits while the queue is empty. `None` once the hub dropped this connection and
+    /// everything queued was taken. Cancel-safe: dropping the future loses nothing.
+    pub async fn recv(&mut self) -> Option<Utf8Bytes> {
+        loop {
+            if let Some(msg) = self.try_recv() {
+                return Some(msg);
+            }
+            if self.0.senders.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            // A message queued between the check and here left a permit: this returns at once.
+            self.0.ready.notified().await;
+        }
+    }
+
+    /// The next message if one is queued, without waiting.
+    pub fn try_recv(&mut self) -> Option<Utf8Bytes> {
+        self.0.items.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+    }
+}
+
+fn queue(capacity: usize) -> (QueueSender, Outbox) {
+    let queue = Arc::new(Queue {
+        items: Mutex::new(VecDeque::new()),
+        ready: Notify::new(),
+        capacity,
+        senders: AtomicUsize::new(1),
+    });
+    (QueueSender(queue.clone()), Outbox(queue))
+}
+
 struct PeerEntry {
     info: PeerInfo,
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: QueueSender,
     kicked: Arc<Notify>,
     rooms: Vec<RoomId>,
 }
@@ -45,7 +127,7 @@ pub struct Hub {
     queue_capacity: usize,
 }
 
-type Target = (mpsc::Sender<Utf8Bytes>, Arc<Notify>);
+type Target = (QueueSender, Arc<Notify>);
 
 impl Hub {
     /// A hub whose per-connection send queues hold `queue_capacity` messages (at least 1).
@@ -64,7 +146,7 @@ impl Hub {
     /// Adds a connection for `user` (display name `name`) and queues its [`ServerMsg::Welcome`].
     pub fn register(&self, user: UserId, name: String) -> Registration {
         let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
-        let (tx, outbox) = mpsc::channel(self.queue_capacity);
+        let (tx, outbox) = queue(self.queue_capacity);
         let kicked = Arc::new(Notify::new());
         let welcome = encode(&ServerMsg::Welcome { peer, user, name: name.clone() });
         let _ = tx.try_send(welcome);
@@ -322,7 +404,7 @@ pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
 }
 
 fn deliver((tx, kicked): &Target, msg: Utf8Bytes) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(msg) {
+    if let Err(QueueFull) = tx.try_send(msg) {
         // A peer that does not read is cut off instead of growing memory or slowing the sender.
         kicked.notify_one();
     }
@@ -378,6 +460,30 @@ mod tests {
         assert_eq!(hub.leave(a.peer, &room("x")), Some(MemberRole::Member));
         assert_eq!(hub.leave(a.peer, &room("x")), None);
         assert!(hub.members(&room("x")).is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_send_queue_is_fifo_bounded_and_ends_when_the_hub_lets_go() {
+        let (tx, mut rx) = queue(2);
+        let tx2 = tx.clone();
+        assert!(tx.try_send(Utf8Bytes::from_static("a")).is_ok());
+        assert!(tx2.try_send(Utf8Bytes::from_static("b")).is_ok());
+        assert!(tx.try_send(Utf8Bytes::from_static("c")).is_err(), "over capacity");
+        assert_eq!(rx.recv().await.unwrap().as_str(), "a");
+        assert_eq!(rx.try_recv().unwrap().as_str(), "b");
+        assert!(rx.try_recv().is_none());
+        // A waiting receiver is woken by a send from elsewhere.
+        let waiter = tokio::spawn(async move { (rx.recv().await, rx) });
+        tokio::task::yield_now().await;
+        assert!(tx2.try_send(Utf8Bytes::from_static("d")).is_ok());
+        let (got, mut rx) = tokio::time::timeout(std::time::Duration::from_secs(1), waiter).await.unwrap().unwrap();
+        assert_eq!(got.unwrap().as_str(), "d");
+        // Once every sender is gone, what is left is still delivered, then the queue ends.
+        assert!(tx.try_send(Utf8Bytes::from_static("e")).is_ok());
+        drop(tx);
+        drop(tx2);
+        assert_eq!(rx.recv().await.unwrap().as_str(), "e");
+        assert!(rx.recv().await.is_none());
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@
 use crate::auth::backend::{AuthSession, User};
 use crate::live::service as live;
 use crate::server::state::AppState;
-use crate::signaling::hub::Registration;
+use crate::signaling::hub::{Outbox, Registration};
 use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -13,11 +13,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 
 /// A write that does not finish within this time means the client stopped reading: drop it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Initial read buffer of each connection, in bytes (also the most read per system call).
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Bytes of queued frames gathered into one socket write.
 const WRITE_BATCH_BYTES: usize = 16 * 1024;
 /// Queued messages written with one flush at most.
@@ -43,7 +44,9 @@ pub async fn ws_handler(
     };
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .read_buffer_size(4 * 1024)
+        // Allocated up front for every connection, so it dominates idle memory (docs/benchmarks.md); a frame
+        // larger than this grows it as needed.
+        .read_buffer_size(READ_BUFFER_BYTES)
         // Frames queued together are written together (see `send_queued`): up to 16 KiB per write call.
         // The buffer grows only while a burst is being written, so an idle socket keeps almost nothing.
         .write_buffer_size(WRITE_BATCH_BYTES)
@@ -157,13 +160,13 @@ async fn send(socket: &mut WebSocket, msg: Message) -> bool {
 /// then flushes once: a burst (a busy relay, a chat storm) costs one write system call per
 /// [`WRITE_BATCH_BYTES`] instead of one per message. Never waits for more messages to arrive. `false`
 /// when the socket is broken or the client stopped reading.
-async fn send_queued(socket: &mut WebSocket, first: Utf8Bytes, outbox: &mut mpsc::Receiver<Utf8Bytes>) -> bool {
+async fn send_queued(socket: &mut WebSocket, first: Utf8Bytes, outbox: &mut Outbox) -> bool {
     let write = async {
         socket.feed(Message::Text(first)).await?;
         for _ in 1..WRITE_BATCH_MESSAGES {
             match outbox.try_recv() {
-                Ok(text) => socket.feed(Message::Text(text)).await?,
-                Err(_) => break,
+                Some(text) => socket.feed(Message::Text(text)).await?,
+                None => break,
             }
         }
         socket.flush().await

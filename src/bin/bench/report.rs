@@ -508,15 +508,16 @@ mod tests {
     #[test]
     fn splice_keeps_other_sections_and_replaces_ours() {
         let doc = "# Benchmarks\n\nintro\n\n<!-- machine: written by the benchmark scripts -->\nold\n<!-- /machine -->\n\n## Join to first frame\n\njoin text\n";
-        let once = splice(doc, MACHINE, &format!("{SECTION_TITLE}\n\nfirst\n"));
+        let once = splice(doc, MACHINE, &format!("{SECTION_TITLE}\n\nrun-one\n"));
         assert!(once.contains("new machine") && !once.contains("old"));
         let ours = once.find(SECTION_TITLE).unwrap();
         let join = once.find("## Join to first frame").unwrap();
         assert!(ours < join, "{once}");
         assert!(once.contains("join text"));
 
-        let twice = splice(&once, MACHINE, &format!("{SECTION_TITLE}\n\nsecond\n\n### Details\n\nmore\n"));
-        assert!(twice.contains("second") && twice.contains("### Details") && !twice.contains("first"));
+        assert!(once.contains("run-one"));
+        let twice = splice(&once, MACHINE, &format!("{SECTION_TITLE}\n\nrun-two\n\n### Details\n\nmore\n"));
+        assert!(twice.contains("run-two") && twice.contains("### Details") && !twice.contains("run-one"), "{twice}");
         assert_eq!(twice.matches(SECTION_TITLE).count(), 1);
         assert!(twice.contains("## Join to first frame\n\njoin text\n"));
         assert_eq!(twice.matches("<!-- machine").count(), 1);
