@@ -16,6 +16,7 @@ help:
 	@echo "make test     Rust tests + release build + browser tests (what CI runs)"
 	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
 	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
+	@echo "make bench    build the release, then measure relay, chat fan-out, idle memory, /live, bundle (~6 min); writes docs/benchmarks.md"
 	@echo "make bench-join  benchmark Join -> first video frame on the release build (JOINS=25); writes docs/benchmarks.md"
 	@echo "make bench-grid  benchmark one invigilator's grid with N streaming students (STUDENTS=10); writes docs/benchmarks.md"
 	@echo "make clean    db-stop, then remove target/ and the Playwright results"
@@ -76,3 +77,20 @@ bench-grid:
 	fi
 	@url=$$(scripts/ensure-db.sh --fresh onair_bench_grid); \
 	DATABASE_URL="$$url" node end2end/bench/grid-cost.mjs
+
+# Benchmarks, not tests (issue #7): the release build (server, WASM, and the load tool src/bin/bench in the
+# same cargo run), then `bench all`: signaling relay, chat fan-out, idle connection memory, the /live page
+# (wrk) and the client bundle, each against its own release server on 127.0.0.1:3300 with a fresh database
+# onair_bench_<name>, the server pinned to CPU 0 and the tool (and wrk) to CPU 1. Prints the summary table
+# and rewrites the section "Server, signaling and bundle" of docs/benchmarks.md. One part only:
+# `make bench ARGS=relay` (then docs/benchmarks.md is left alone); options: target/release/bench --help.
+.PHONY: bench
+bench:
+	@scripts/setup.sh --bench
+	@start=$$SECONDS; cargo leptos build --release --bin-cargo-args=--bin=bench; \
+	echo "<== release build (server, WASM, bench tool): done in $$((SECONDS - start))s" >&2
+	@ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
+	start=$$SECONDS; rc=0; \
+	if [ -z "$(ARGS)" ]; then target/release/bench all --write-docs || rc=$$?; else target/release/bench $(ARGS) || rc=$$?; fi; \
+	echo "=== make bench: $$( [ $$rc -eq 0 ] && echo OK || echo "FAILED (exit code $$rc)" ), $$((SECONDS - start))s" >&2; \
+	exit $$rc

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/setup.sh [--test] [--e2e-only]
+# Usage: scripts/setup.sh [--test] [--e2e-only] [--bench]
 #
 # Installs what building and running onair needs, on a machine that has the Rust toolchain
 # (rustup), node/npm and apt. Every step checks first and skips what is already there.
@@ -8,6 +8,7 @@
 #   - wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock (~3 min the first time)
 #   - end2end/node_modules (npm ci): binaryen's wasm-opt for release builds, @playwright/test
 #   --test      also Debian's chromium (/usr/bin/chromium) for the Playwright suite
+#   --bench     also Debian's wrk and brotli for `make bench` (HTTP load, compressed bundle sizes)
 #   --e2e-only  only the npm packages and chromium (what `make e2e` needs)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,12 +17,14 @@ cd "$ONAIR_ROOT"
 CARGO_LEPTOS_VERSION=0.3.10
 test_deps=""
 e2e_only=""
+bench_deps=""
 for arg in "$@"; do
   case "$arg" in
     --test) test_deps=1 ;;
+    --bench) bench_deps=1 ;;
     --e2e-only) e2e_only=1; test_deps=1 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "setup.sh: unknown argument $arg (expected --test or --e2e-only)" ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "setup.sh: unknown argument $arg (expected --test, --e2e-only or --bench)" ;;
   esac
 done
 
@@ -87,4 +90,15 @@ if [ -n "$test_deps" ]; then
     apt_install chromium
   }
   step --unless has_chromium "chromium (/usr/bin/chromium, Debian's package)" install_chromium
+fi
+
+# --- wrk and brotli for the benchmarks (make bench) -------------------------------
+
+if [ -n "$bench_deps" ]; then
+  has_bench_tools() { have wrk && have brotli; }
+  install_bench_tools() {
+    need_root_to_install "Debian's wrk and brotli (used by make bench) are missing" "wrk brotli"
+    apt_install wrk brotli
+  }
+  step --unless has_bench_tools "wrk and brotli (Debian's packages, for make bench)" install_bench_tools
 fi

@@ -23,14 +23,15 @@
 //        - CPU: the invigilator renderer's main thread (CDP Performance.getMetrics TaskDuration / wall time),
 //          every process of the invigilator's browser from /proc/<pid>/stat (utime+stime), the students'
 //          browser, the server, and the whole machine from /proc/stat;
-//   5. at the last step, clicks "Watch <first student>" (the full-resolution modal) and measures again: the
-//      opened stream's resolution, fps and bitrate, next to the N−1 thumbnails;
+//   5. at the step with MODAL_AT (default 10) students, also clicks "Watch <first student>" (the full-resolution
+//      modal) and measures again: the opened stream's resolution, fps and bitrate next to the N−1 thumbnails; then
+//      closes the modal and goes on;
 //   6. prints everything and replaces the "## Proctoring grid cost" section of docs/benchmarks.md (between
 //      its heading and the <!-- /grid-cost --> marker; the rest of the file is kept as it is on disk at
 //      that moment). The server is stopped at the end, on errors and on Ctrl-C too.
 //
 // Environment: ONAIR_SITE_ROOT (default target/site), STUDENTS (default 10; fewer than 10 prints the results but does not write the doc),
-// STEP (default 5: measure at 5, 10, …), MEASURE_S (default 15), SETTLE_S (default 8), BENCH_PORT (default
+// STEP (default 5: measure at 5, 10, …), MODAL_AT (default 10), MEASURE_S (default 15), SETTLE_S (default 8), BENCH_PORT (default
 // 3350), DATABASE_URL (else scripts/ensure-db.sh --fresh onair_bench_grid is called).
 
 import { chromium } from '@playwright/test';
@@ -53,6 +54,7 @@ const MEASURE_S = Number(process.env.MEASURE_S ?? 15);
 const SETTLE_S = Number(process.env.SETTLE_S ?? 8);
 const MIN_STUDENTS_FOR_DOC = 10;
 const STUDENTS_PER_BROWSER = 15;
+const MODAL_AT = Number(process.env.MODAL_AT ?? 10);
 const EXTRAPOLATE_TO = 30;
 const PASSWORD = 'bench-password-123';
 const SECTION_TITLE = '## Proctoring grid cost';
@@ -704,6 +706,8 @@ function summarizeStep(n, m, rows) {
 }
 
 const saturated = (s) => s.machineFraction >= 0.95;
+/** A step where the students still sent their 10 fps: their machine (here: this one) kept up. */
+const clean = (s) => s.fpsMedian !== null && s.fpsMedian >= 9.5;
 
 function downlinkTable(steps) {
   const lines = [
@@ -712,7 +716,7 @@ function downlinkTable(steps) {
   ];
   for (const s of steps) {
     lines.push(
-      `| ${s.n} | **${f0(s.totalKbps)}** | ${f0(s.transportKbps)} | ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)}) | ${f0(s.audioKbps / Math.max(1, s.streaming))} | ${s.sizes} | ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}) | ${f1(s.seconds)} s |`,
+      `| ${s.n}${clean(s) ? '' : ' †'} | **${f0(s.totalKbps)}** | ${f0(s.transportKbps)} | ${f0(s.perStudentMedian)} (${f0(s.perStudentMin)}–${f0(s.perStudentMax)}) | ${f0(s.audioKbps / Math.max(1, s.streaming))} | ${s.sizes} | ${f1(s.fpsMedian)} (${f1(s.fpsMin)}–${f1(s.fpsMax)}) | ${f1(s.seconds)} s |`,
     );
   }
   return lines.join('\n');
@@ -726,7 +730,7 @@ function cpuTable(steps) {
   for (const s of steps) {
     const other = Math.max(0, s.machineCores - (s.invigilatorTotal ?? 0) - (s.students ?? 0) - (s.server ?? 0));
     lines.push(
-      `| ${s.n} | **${pct(s.renderer)}** | ${pct(s.mainThread)} | ${pct(s.invigilatorTotal)} | ${f0(s.decodeMsPerS)} | ${pct(s.students)} | ${pct(s.server)} | ${pct(other)} | ${pct(s.machineCores)} of ${os.cpus().length * 100} %${saturated(s) ? ' (saturated)' : ''} |`,
+      `| ${s.n}${clean(s) ? '' : ' †'} | **${pct(s.renderer)}** | ${pct(s.mainThread)} | ${pct(s.invigilatorTotal)} | ${f0(s.decodeMsPerS)} | ${pct(s.students)} | ${pct(s.server)} | ${pct(other)} | ${pct(s.machineCores)} of ${os.cpus().length * 100} % |`,
     );
   }
   return lines.join('\n');
@@ -763,19 +767,25 @@ function section(r) {
   const last = r.steps[r.steps.length - 1];
   const maxN = last.n;
   const ns = r.steps.map((s) => s.n).join(', ');
-  const fitDown = linearFit(r.steps.map((s) => [s.n, s.totalKbps]));
-  const fitWire = linearFit(r.steps.map((s) => [s.n, s.transportKbps]));
+  // Fits use the steps where the students kept up (10 fps); a starved student sends fewer, smaller frames, which
+  // would make the invigilator look cheaper than it is.
+  const fitSteps = r.steps.filter(clean).length ? r.steps.filter(clean) : r.steps;
+  const fitNs = fitSteps.map((s) => s.n).join(', ');
+  const starved = r.steps.filter((s) => !clean(s));
+  const fitDown = linearFit(fitSteps.map((s) => [s.n, s.totalKbps]));
+  const fitWire = linearFit(fitSteps.map((s) => [s.n, s.transportKbps]));
   const haveCpu = r.steps.every((s) => s.renderer !== null && s.invigilatorTotal !== null);
-  const fitRenderer = haveCpu ? linearFit(r.steps.map((s) => [s.n, s.renderer])) : null;
-  const fitInv = haveCpu ? linearFit(r.steps.map((s) => [s.n, s.invigilatorTotal])) : null;
+  const fitRenderer = haveCpu ? linearFit(fitSteps.map((s) => [s.n, s.renderer])) : null;
+  const fitInv = haveCpu ? linearFit(fitSteps.map((s) => [s.n, s.invigilatorTotal])) : null;
   const at = (fit) => (fit ? fit.a + fit.b * EXTRAPOLATE_TO : null);
   const mbit = (kbps) => (kbps / 1000).toFixed(1);
-  const perStudent = median(r.steps.map((s) => s.totalKbps / s.streaming));
-  const audioPerStudent = median(r.steps.map((s) => s.audioKbps / Math.max(1, s.streaming)));
+  const perStudent = median(fitSteps.map((s) => s.totalKbps / s.streaming));
+  const audioPerStudent = median(fitSteps.map((s) => s.audioKbps / Math.max(1, s.streaming)));
+  const lastClean = fitSteps[fitSteps.length - 1];
   const mo = r.modal;
   const modalExtra = mo ? mo.full.kbps - mo.othersMedianKbps : null;
   const cores = Number(r.m.nproc);
-  const anySaturated = r.steps.filter(saturated).map((s) => s.n);
+  const busySteps = r.steps.filter(saturated).map((s) => s.n);
   const lines = [
     SECTION_TITLE,
     '',
@@ -785,14 +795,14 @@ function section(r) {
     'measurement, not a pass/fail test.',
     '',
     `**Result** (measured ${r.date}, N = ${ns}): each student costs the invigilator **≈ ${f0(perStudent)} kbit/s** of downlink`,
-    `(RTP payload; thumbnail layer ${last.sizes} at ${f1(last.fpsMedian)} fps, plus audio), linear in N: **${f0(last.totalKbps)} kbit/s at N = ${maxN}**.`,
+    `(RTP payload: the thumbnail layer, ${lastClean.sizes} at ${f1(lastClean.fpsMedian)} fps, plus audio), linear in N: **${f0(lastClean.totalKbps)} kbit/s at N = ${lastClean.n}**${last !== lastClean ? ` (${f0(last.totalKbps)} at N = ${maxN}, where the students fell below 10 fps)` : ''}.`,
     haveCpu
-      ? `The invigilator's renderer process used **${pct(last.renderer)} of one core at N = ${maxN}** (${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} % per student).`
+      ? `The invigilator's renderer process used **${pct(lastClean.renderer)} of one core at N = ${lastClean.n}**${last !== lastClean ? ` (${pct(last.renderer)} at N = ${maxN})` : ''}, about ${f1(fitRenderer.b * 100)} % more per student.`
       : 'The invigilator\'s processes could not be identified in /proc: no CPU figures.',
     `Extrapolated to ${EXTRAPOLATE_TO} students (not measured): **≈ ${mbit(at(fitDown))} Mbit/s** (≈ ${mbit(at(fitWire))} on the wire)${haveCpu ? ` and **≈ ${pct(at(fitRenderer))}** of a core for the renderer` : ''}.`,
     '',
     `CPU: 100 % = one core fully busy; the machine has ${cores * 100} %. Each step was measured over a window of ${MEASURE_S} s (longer when the`,
-    `machine was saturated: the 1-s sampling then lags), ${SETTLE_S} s after every started student's thumbnail played.`,
+    `machine was overloaded: the 1-s sampling then lags), ${SETTLE_S} s after every started student's thumbnail played.`,
     '',
     '### Grid of thumbnails (measured)',
     '',
@@ -800,41 +810,50 @@ function section(r) {
     '',
     cpuTable(r.steps),
     '',
+    starved.length
+      ? `- † At N = ${starved.map((s) => s.n).join(', ')} the students' browsers no longer got enough CPU on this machine to send 10 fps (median`
+      : null,
+    starved.length
+      ? `  ${starved.map((s) => f1(s.fpsMedian)).join(', ')} fps), so fewer bytes and frames reached the invigilator: those rows understate the cost and are`
+      : null,
+    starved.length ? '  left out of the extrapolation.' : null,
+    busySteps.length
+      ? `- The whole machine was ≥ 95 % busy at N = ${busySteps.join(', ')} (students' browsers plus other work on ${cores} cores). The invigilator's CPU`
+      : null,
+    busySteps.length
+      ? '  seconds are its own either way, but "decoding, wall ms" and the CDP main-thread figure are wall time, which includes'
+      : null,
+    busySteps.length ? '  waiting for a core.' : null,
     `- Received codec ${last.codec || '?'}${last.decoder ? ` (decoder ${last.decoder})` : ''}; packet loss ${r.steps.map((s) => `${s.lossPct.toFixed(2)} %`).join(', ')}. The thumbnails are drawn at`,
-    `  ${r.shownThumb} CSS px, so 320×240 is already more than the grid shows.`,
+    `  ${r.shownThumb} CSS px, so the 320×240 layer is already more than the grid shows.`,
     `- Audio is ≈ ${f0(audioPerStudent)} kbit/s of each student's ${f0(perStudent)} (${f0((100 * audioPerStudent) / perStudent)} %), although every video in the grid and the`,
     '  modal is muted: the invigilator receives audio it never plays.',
-    anySaturated.length
-      ? `- At N = ${anySaturated.join(', ')} the whole machine was saturated (students' browsers, the invigilator and other work on ${cores} cores):`
-      : null,
-    anySaturated.length
-      ? '  the invigilator\'s CPU seconds are still its own, but thumbnails may drop below 10 fps and decoding "wall ms" include waiting for a core.'
-      : null,
-    `- 1-s samples of the total downlink at N = ${maxN}: ${f0(minOf(last.series))}–${f0(maxOf(last.series))} kbit/s.`,
+    `- 1-s samples of the total downlink at N = ${lastClean.n}: ${f0(minOf(lastClean.series))}–${f0(maxOf(lastClean.series))} kbit/s.`,
     '',
-    `### One student opened in the modal (measured, N = ${maxN})`,
+    mo ? `### One student opened in the modal (measured, N = ${mo.n})` : '### One student opened in the modal',
     '',
     mo
       ? [
           '| stream | resolution | fps | kbit/s (RTP payload, video + audio) |',
           '|---|---|---:|---:|',
           `| the opened student (full layer) | ${mo.full.width}×${mo.full.height} | ${f1(mo.full.fps)} | ${f0(mo.full.kbps)} |`,
-          `| each of the other ${maxN - 1} (thumbnail layer), median | ${mo.othersSizes} | ${f1(mo.othersFpsMedian)} | ${f0(mo.othersMedianKbps)} |`,
+          `| each of the other ${mo.n - 1} (thumbnail layer), median | ${mo.othersSizes} | ${f1(mo.othersFpsMedian)} | ${f0(mo.othersMedianKbps)} |`,
           `| **total downlink** | | | **${f0(mo.totalKbps)}** (${f0(mo.transportKbps)} on the wire) |`,
           '',
-          `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen within 20 s)'} after the click (first frame larger than the thumbnail in the`,
-          `modal video, polled every 100 ms). The fake camera captures ${mo.full.width}×${mo.full.height} at 20 fps (Chromium's default), so 20 fps is the`,
-          `full layer's ceiling here (\`maxFramerate\` 30). Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its`,
-          `processes ${pct(mo.invigilatorTotal)}; whole machine ${pct(mo.machineCores)} of ${cores * 100} %.`,
+          `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen within 20 s)'} after the click (first frame larger than the thumbnail in`,
+          `the modal video, polled every 100 ms; the modal shows it at ${mo.shownModal} CSS px). The fake camera captures 640×480 at`,
+          '20 fps (Chromium\'s default), so 20 fps is the full layer\'s ceiling here (`maxFramerate` 30; webcams typically capture 30).',
+          `Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its processes ${pct(mo.invigilatorTotal)}.`,
+          'Closing the modal puts the student back on the thumbnail layer.',
         ].join('\n')
       : 'The modal could not be measured (see the console output of the run).',
     '',
     `### Extrapolation to ${EXTRAPOLATE_TO} students (not measured)`,
     '',
-    `Least-squares line through the ${r.steps.length} measured points (N = ${ns}), evaluated at N = ${EXTRAPOLATE_TO}:`,
+    `Least-squares line through the measured steps with students at 10 fps (N = ${fitNs}), evaluated at N = ${EXTRAPOLATE_TO}:`,
     '',
     `- **Downlink: ${f0(fitDown.a)} + ${f1(fitDown.b)}·N kbit/s → ≈ ${f0(at(fitDown))} kbit/s (${mbit(at(fitDown))} Mbit/s)** RTP payload, ≈ ${mbit(at(fitWire))} Mbit/s`,
-    '  on the wire. This part is safely linear: every student is an independent connection with the same layer, and the',
+    '  on the wire. This part is safely linear: every student is an independent connection on the same layer, and the',
     '  per-student rate did not change with N.',
     mo
       ? `  A student open in the modal adds ≈ ${f0(modalExtra)} kbit/s (full layer instead of a thumbnail): ≈ ${mbit(at(fitDown) + modalExtra)} Mbit/s in all.`
@@ -846,11 +865,11 @@ function section(r) {
     haveCpu
       ? '  points were taken on a busy machine, compositing 30 videos may not stay linear, the figures are for this machine\'s\n  cores, and hardware decoding (off here: `--disable-gpu`) would be cheaper.'
       : null,
-    '- What limits 30: the invigilator\'s **downlink** first (≈ ' + mbit(at(fitDown) + (modalExtra ?? 0)) + ' Mbit/s sustained with one student open — fine on a',
-    '  wired or good Wi-Fi link, tight on a weak one; on loopback here there was no bandwidth limit, loss or delay to',
-    '  react to), then its CPU. The thumbnail layer sets no `maxBitrate` (only `scaleResolutionDownBy` 2 and',
-    '  `maxFramerate` 10), so its bitrate is what the encoder wants for the picture: the fake camera\'s synthetic pattern',
-    '  is easier to encode than a real camera image, so real students may cost more each.',
+    `- What limits 30: the invigilator's **downlink** first (≈ ${mbit(at(fitDown) + (modalExtra ?? 0))} Mbit/s sustained with one student open: fine on a`,
+    '  wired or good Wi-Fi link, tight on a weak one; on loopback there was no bandwidth limit, loss or delay to react',
+    '  to), then its CPU. The thumbnail layer sets no `maxBitrate` (only `scaleResolutionDownBy` 2 and `maxFramerate` 10),',
+    '  so its bitrate is what the encoder wants for the picture: the fake camera\'s synthetic pattern is easier to encode',
+    '  than a real camera image, so real students may cost more each.',
     `- Why not measured at ${EXTRAPOLATE_TO}: this machine (${cores} cores) also runs every student's browser (capture, encoding, page). The`,
     `  students' browsers used ${pct(last.students)} at N = ${maxN}, so the machine, not the invigilator page, is what runs out. Each student`,
     '  also uploads one stream per invigilator (two invigilators: two encodes), which this benchmark does not add up.',
@@ -936,6 +955,63 @@ function printStep(s, rows) {
   }
 }
 
+/**
+ * Opens `who` in the modal (full layer), measures like a grid step, closes the modal and waits until that
+ * student is back on the thumbnail layer. Returns the modal's numbers.
+ */
+async function measureModal(t, cdp, roots, who, n, gridRows) {
+  const thumbWidth = gridRows.find((r) => r.name === who.name)?.width ?? 0;
+  const modalWidth = () => t.evaluate(() => document.querySelector('video[data-testid="modal-video"]')?.videoWidth ?? 0);
+  const c0 = Date.now();
+  await t.getByRole('button', { name: `Watch ${who.name}`, exact: true }).click();
+  await t.getByTestId('student-modal').waitFor({ state: 'visible', timeout: 10_000 });
+  let switchMs = null;
+  while (Date.now() - c0 < 20_000) {
+    if (thumbWidth > 0 && (await modalWidth()) > thumbWidth) {
+      switchMs = Date.now() - c0;
+      break;
+    }
+    await sleep(100);
+  }
+  log(`modal open on ${who.name}; full layer ${switchMs !== null ? `after ${switchMs} ms` : 'not seen within 20 s'}; settling ${SETTLE_S} s, then measuring ${MEASURE_S} s`);
+  await sleep(SETTLE_S * 1000);
+  const meas = await measure(t, cdp, roots);
+  const view = await t.evaluate(pageCards);
+  const rows = perStudent(meas, view.cards);
+  const fullRow = rows.find((r) => r.track && r.track === view.modal?.track) ?? rows.find((r) => r.name === who.name);
+  const others = rows.filter((r) => r !== fullRow);
+  const s = summarizeStep(n, meas, rows);
+  console.log(`\nModal open on ${who.name} (modal video shown at ${view.modal?.shownWidth}×${view.modal?.shownHeight} CSS px):`);
+  printStep(s, rows);
+
+  // Close it; the student goes back to the thumbnail layer.
+  await t.getByTestId('student-modal').getByRole('button', { name: 'Close' }).click();
+  await t.getByTestId('student-modal').waitFor({ state: 'detached', timeout: 10_000 });
+  const card = t.getByTestId('student-card').filter({ hasText: who.name }).getByTestId('thumbnail');
+  const back0 = Date.now();
+  while (Date.now() - back0 < 20_000) {
+    if ((await card.evaluate((v) => v.videoWidth)) <= thumbWidth) break;
+    await sleep(200);
+  }
+  log(`modal closed; ${who.name} back on the thumbnail layer after ${Date.now() - back0} ms`);
+  if (!fullRow) return null;
+  return {
+    n,
+    full: fullRow,
+    othersMedianKbps: median(others.map((r) => r.kbps)),
+    othersFpsMedian: median(others.map((r) => r.fps)),
+    othersSizes: sizes(others),
+    totalKbps: s.totalKbps,
+    transportKbps: s.transportKbps,
+    switchMs,
+    renderer: s.renderer,
+    mainThread: s.mainThread,
+    invigilatorTotal: s.invigilatorTotal,
+    machineCores: s.machineCores,
+    shownModal: view.modal ? `${view.modal.shownWidth}×${view.modal.shownHeight}` : '?',
+  };
+}
+
 async function main() {
   if (!Number.isInteger(STUDENTS) || STUDENTS < 1) throw new Error(`STUDENTS must be a positive integer, got ${process.env.STUDENTS}`);
   if (!Number.isInteger(STEP) || STEP < 1) throw new Error(`STEP must be a positive integer, got ${process.env.STEP}`);
@@ -954,6 +1030,9 @@ async function main() {
     bin ? `server binary built ${bin.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
     wasm ? `WASM ${(wasm.size / 1024).toFixed(0)} KiB uncompressed, built ${wasm.mtime.toISOString().replace(/\.\d+Z$/, 'Z')}` : null,
     process.env.ONAIR_SITE_ROOT ? `site served from \`${process.env.ONAIR_SITE_ROOT}\` (ONAIR_SITE_ROOT), not target/site` : null,
+    existsSync(path.join(siteRoot, 'pkg', 'onair_bg.wasm'))
+      ? 'with the WASM also as `pkg/onair_bg.wasm`, the name a server binary built by plain `cargo build --release` (not cargo-leptos) asks for'
+      : null,
   ]
     .filter(Boolean)
     .join(', ');
@@ -1000,7 +1079,10 @@ async function main() {
     let started = 0;
     let gridOpen = false;
     let shownThumb = '?';
-    let lastRows = [];
+    let modal = null;
+    // The modal is measured at the first step with at least MODAL_AT students (default 10), where the machine still
+    // keeps every student at 10 fps; then it is closed and the steps go on.
+    const modalStep = steps.find((n) => n >= Math.min(MODAL_AT, STUDENTS)) ?? steps[steps.length - 1];
     for (const n of steps) {
       for (; started < n; started += 1) {
         const s0 = Date.now();
@@ -1025,53 +1107,13 @@ async function main() {
       if (s.streaming !== n) log(`warning: ${s.streaming} streams carried media, expected ${n}`);
       printStep(s, rows);
       results.push(s);
-      lastRows = rows;
-    }
-
-    // The modal: the first student at full resolution, the others stay thumbnails.
-    let modal = null;
-    try {
-      const who = students[0];
-      const c0 = Date.now();
-      await t.getByRole('button', { name: `Watch ${who.name}`, exact: true }).click();
-      await t.getByTestId('student-modal').waitFor({ state: 'visible', timeout: 10_000 });
-      let switchMs = null;
-      const thumbWidth = lastRows.find((r) => r.name === who.name)?.width ?? 0;
-      while (Date.now() - c0 < 20_000) {
-        const w = await t.evaluate(() => document.querySelector('video[data-testid="modal-video"]')?.videoWidth ?? 0);
-        if (w > thumbWidth && thumbWidth > 0) {
-          switchMs = Date.now() - c0;
-          break;
+      if (n === modalStep) {
+        try {
+          modal = await measureModal(t, cdp, roots, students[0], n, rows);
+        } catch (e) {
+          log(`the modal measurement failed: ${e.message}`);
         }
-        await sleep(100);
       }
-      log(`modal open on ${who.name}; full layer ${switchMs !== null ? `after ${switchMs} ms` : 'not seen within 20 s'}; settling ${SETTLE_S} s, then measuring ${MEASURE_S} s`);
-      await sleep(SETTLE_S * 1000);
-      const meas = await measure(t, cdp, roots);
-      const view = await t.evaluate(pageCards);
-      const rows = perStudent(meas, view.cards);
-      const fullRow = rows.find((r) => r.track && r.track === view.modal?.track) ?? rows.find((r) => r.name === who.name);
-      const others = rows.filter((r) => r !== fullRow);
-      const s = summarizeStep(STUDENTS, meas, rows);
-      console.log(`\nModal open on ${who.name} (modal video shown at ${view.modal?.shownWidth}×${view.modal?.shownHeight} CSS px):`);
-      printStep(s, rows);
-      if (fullRow) {
-        modal = {
-          full: fullRow,
-          othersMedianKbps: median(others.map((r) => r.kbps)),
-          othersFpsMedian: median(others.map((r) => r.fps)),
-          othersSizes: sizes(others),
-          totalKbps: s.totalKbps,
-          transportKbps: s.transportKbps,
-          switchMs,
-          renderer: s.renderer,
-          mainThread: s.mainThread,
-          invigilatorTotal: s.invigilatorTotal,
-          machineCores: s.machineCores,
-        };
-      }
-    } catch (e) {
-      log(`the modal measurement failed: ${e.message}`);
     }
 
     const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');

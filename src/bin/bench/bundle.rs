@@ -5,7 +5,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct FileSize {
     pub file: String,
     pub raw: u64,
@@ -13,7 +13,7 @@ pub struct FileSize {
     pub brotli: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct BundleResult {
     pub files: Vec<FileSize>,
     /// When the WASM was built (file modification time, UTC).

@@ -26,7 +26,7 @@ const BURST: usize = 100;
 /// Posts in flight at once in the burst round.
 const BURST_CONCURRENCY: usize = 8;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ChatLevel {
     pub viewers: usize,
     pub paced_messages: usize,
@@ -42,7 +42,7 @@ pub struct ChatLevel {
     pub server_cpu_pct_burst: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ChatResult {
     pub levels: Vec<ChatLevel>,
 }

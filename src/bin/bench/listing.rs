@@ -10,7 +10,7 @@ use std::time::Instant;
 /// Live streams in the database during the run.
 pub const STREAMS: usize = 50;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct WrkReport {
     pub requests: u64,
     pub requests_per_s: f64,
@@ -21,7 +21,7 @@ pub struct WrkReport {
     pub socket_errors: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ListingResult {
     pub streams: usize,
     pub connections: usize,

@@ -34,6 +34,9 @@ enum What {
     Memory,
     Listing,
     Bundle,
+    /// Print the table of the last run (target/bench/results.json) and, with --write-docs, rewrite the doc
+    /// from it (e.g. after changing the explanations in report.rs); measures nothing.
+    Report,
 }
 
 fn parse_rate(s: &str) -> Result<Option<u64>, String> {
@@ -117,9 +120,12 @@ pub struct Opts {
 }
 
 /// Everything one run measured.
-#[derive(Default, serde::Serialize)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Results {
     pub started: String,
+    /// The checkout measured (`git rev-parse --short HEAD`, marked when there were uncommitted changes).
+    pub commit: String,
     pub relay: Option<relay::RelayResult>,
     pub chat: Option<chat::ChatResult>,
     pub memory: Option<memory::MemoryResult>,
@@ -130,6 +136,9 @@ pub struct Results {
     pub client_cpu: Option<usize>,
     pub load_before: String,
 }
+
+/// Where each run leaves its numbers (read back by `bench report`).
+const RESULTS: &str = "target/bench/results.json";
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -208,18 +217,30 @@ fn main() {
         max_sockets,
         fd_limit,
     };
-    if !std::path::Path::new(&opts.server_bin).exists() {
+    if cli.what != What::Report && !std::path::Path::new(&opts.server_bin).exists() {
         eprintln!("error: {} is missing: build the release first (cargo leptos build --release)", opts.server_bin);
         std::process::exit(2);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    let results = runtime.block_on(run(cli.what, &opts));
-    let json = serde_json::to_string_pretty(&results).unwrap_or_default();
-    let _ = std::fs::create_dir_all("target/bench");
-    let _ = std::fs::write("target/bench/results.json", json);
+    let results = if cli.what == What::Report {
+        let text = std::fs::read_to_string(RESULTS).unwrap_or_else(|e| {
+            eprintln!("error: {RESULTS}: {e} (run a benchmark first)");
+            std::process::exit(2);
+        });
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            eprintln!("error: {RESULTS}: {e}");
+            std::process::exit(2);
+        })
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+        let results = runtime.block_on(run(cli.what, &opts));
+        let json = serde_json::to_string_pretty(&results).unwrap_or_default();
+        let _ = std::fs::create_dir_all("target/bench");
+        let _ = std::fs::write(RESULTS, json);
+        results
+    };
     println!("{}", report::summary_table(&results));
     if cli.write_docs {
-        if cli.what != What::All {
+        if !matches!(cli.what, What::All | What::Report) {
             eprintln!("note: --write-docs needs `all` (the doc's table is from one run of everything); not written");
         } else {
             match report::write_doc("docs/benchmarks.md", &results) {
@@ -243,6 +264,7 @@ async fn run(what: What, opts: &Opts) -> Results {
     let clock = Instant::now();
     let mut results = Results {
         started: report::utc_now(),
+        commit: report::commit(),
         server_cpu: opts.server_cpu,
         client_cpu: opts.client_cpu,
         load_before: std::fs::read_to_string("/proc/loadavg")

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// Accounts the sockets are spread over (each has many sockets, like a user with many tabs).
 const USERS: usize = 1000;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct MemoryLevel {
     pub connections: usize,
     pub rss_kib: u64,
@@ -23,7 +23,7 @@ pub struct MemoryLevel {
     pub marginal_kib_per_connection: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct MemoryResult {
     pub baseline_rss_kib: u64,
     pub levels: Vec<MemoryLevel>,

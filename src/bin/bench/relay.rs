@@ -21,7 +21,7 @@ const WINDOW_FIXED: u64 = 128;
 const WINDOW_MAX: u64 = 16;
 
 /// One phase's result.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PhaseResult {
     /// Offered rate, messages/s over all pairs (`None` = as fast as possible).
     pub rate: Option<u64>,
@@ -46,7 +46,7 @@ pub struct PhaseResult {
     pub client_cpu_pct: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RelayResult {
     pub pairs: usize,
     pub message_bytes: usize,

@@ -223,7 +223,8 @@ fn machine_block(m: &Machine, date: &str) -> String {
     )
 }
 
-fn commit() -> String {
+/// The checkout, as Markdown: `` `abc1234` `` or `` `abc1234` (with uncommitted changes) ``.
+pub fn commit() -> String {
     let head = sh("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
     let dirty = sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     if dirty {
@@ -243,7 +244,7 @@ pub fn section(r: &Results, m: &Machine) -> String {
          release first). All five measurements below come from one run, started {}, on checkout {}.\n\
          \"KB\" is 1000 bytes.\n",
         r.started,
-        commit()
+        r.commit
     );
     let pinning = match (r.server_cpu, r.client_cpu) {
         (Some(s), Some(c)) => format!(

@@ -14,7 +14,7 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 }
 
 /// Summary of a set of durations, all in nanoseconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub count: u64,
     pub p50_ns: u64,
