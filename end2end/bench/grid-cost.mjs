@@ -4,7 +4,8 @@
 // (STUDENTS=20 make bench-grid for more students).
 //
 // What it does:
-//   1. starts target/release/onair on 127.0.0.1:3350 (database from $DATABASE_URL, which the Makefile
+//   1. copies the release build (target/release/onair, target/site) to a temporary directory, so that a build
+//      finishing meanwhile changes nothing, and starts that copy on 127.0.0.1:3350 (database from $DATABASE_URL, which the Makefile
 //      recreates with `scripts/ensure-db.sh --fresh onair_bench_grid`) and waits for /healthz;
 //   2. launches Debian's Chromium (same launch args as end2end/playwright.config.ts) for the students (one
 //      browser context each, fake camera and microphone; up to 15 per browser, as Chromium's audio service opens
@@ -36,14 +37,18 @@
 
 import { chromium } from '@playwright/test';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const serverBinary = path.join(repoRoot, 'target', 'release', 'onair');
-const siteRoot = path.resolve(repoRoot, process.env.ONAIR_SITE_ROOT ?? path.join('target', 'site'));
+const buildBinary = path.join(repoRoot, 'target', 'release', 'onair');
+const buildSite = path.resolve(repoRoot, process.env.ONAIR_SITE_ROOT ?? path.join('target', 'site'));
+// The run uses a private copy of the build (snapshotBuild): a build finishing in target/ meanwhile changes nothing.
+let snapshotDir = null;
+let serverBinary = buildBinary;
+let siteRoot = buildSite;
 const docPath = path.join(repoRoot, 'docs', 'benchmarks.md');
 
 const PORT = Number(process.env.BENCH_PORT ?? 3350);
@@ -131,21 +136,52 @@ function wasmHasNameSection(file) {
   return false;
 }
 
-async function startServer() {
-  if (!existsSync(serverBinary) || !existsSync(path.join(siteRoot, 'pkg'))) {
-    throw new Error('target/release/onair or target/site/pkg is missing: run `make test` or `cargo leptos build --release` first');
-  }
-  for (const file of ['onair.js', 'onair.wasm']) {
-    if (!existsSync(path.join(siteRoot, 'pkg', file))) {
-      throw new Error(`target/site/pkg/${file} is missing (a build still running, or one that failed?): run \`cargo leptos build --release\` first`);
+/**
+ * Copies target/release/onair and target/site to a temporary directory (timestamps kept) after checking that they
+ * are a complete release build, and points the run at the copy. Retries while a build is writing them.
+ */
+async function snapshotBuild() {
+  const stamp = () => [buildBinary, path.join(buildSite, 'pkg', 'onair.wasm'), path.join(buildSite, 'pkg', 'onair.js')]
+    .map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 'missing')
+    .join(' ');
+  for (let attempt = 1; ; attempt += 1) {
+    if (!existsSync(buildBinary) || !existsSync(path.join(buildSite, 'pkg'))) {
+      throw new Error('target/release/onair or target/site/pkg is missing: run `make test` or `cargo leptos build --release` first');
     }
+    for (const file of ['onair.js', 'onair.wasm']) {
+      if (!existsSync(path.join(buildSite, 'pkg', file))) {
+        throw new Error(`target/site/pkg/${file} is missing (a build still running, or one that failed?): run \`cargo leptos build --release\` first`);
+      }
+    }
+    const before = stamp();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'onair-bench-grid-'));
+    cpSync(buildBinary, path.join(dir, 'onair'), { preserveTimestamps: true });
+    cpSync(buildSite, path.join(dir, 'site'), { recursive: true, preserveTimestamps: true });
+    if (stamp() === before) {
+      snapshotDir = dir;
+      serverBinary = path.join(dir, 'onair');
+      siteRoot = path.join(dir, 'site');
+      break;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    if (attempt === 5) throw new Error('target/release/onair or target/site kept changing while being copied (a build running?): run again later');
+    log('the build changed while being copied (a build running?); trying again in 10 s');
+    await sleep(10_000);
   }
   if (wasmHasNameSection(path.join(siteRoot, 'pkg', 'onair.wasm'))) {
     throw new Error(
-      'target/site/pkg/onair.wasm is a debug build (it has a "name" section; `cargo leptos build` without --release ' +
-        'writes there too): run `cargo leptos build --release` first',
+      'target/site/pkg/onair.wasm is a debug build or not yet optimized (it has a "name" section; `cargo leptos build` ' +
+        'without --release writes there too, and a release build writes it before wasm-opt): run `cargo leptos build --release` first',
     );
   }
+}
+
+function removeSnapshot() {
+  if (snapshotDir) rmSync(snapshotDir, { recursive: true, force: true });
+  snapshotDir = null;
+}
+
+async function startServer() {
   if (await healthy()) {
     throw new Error(`something already answers on ${BASE}/healthz: stop it (or set BENCH_PORT) so the benchmark measures its own server`);
   }
@@ -156,7 +192,7 @@ async function startServer() {
     ONAIR_ALLOWED_ORIGINS: `${BASE},http://localhost:${PORT}`,
     RUST_LOG: 'warn',
   };
-  log(`starting ${path.relative(repoRoot, serverBinary)} --bind 127.0.0.1:${PORT}`);
+  log(`starting (a copy of) ${path.relative(repoRoot, buildBinary)} --bind 127.0.0.1:${PORT}`);
   server = spawn(serverBinary, ['--bind', `127.0.0.1:${PORT}`], { cwd: repoRoot, env, stdio: ['ignore', 'inherit', 'inherit'] });
   let exited = null;
   server.once('exit', (code, signal) => {
@@ -184,7 +220,7 @@ async function checkAssets() {
   for (const asset of new Set(html.match(/\/pkg\/[\w.-]+\.(?:wasm|js)/g) ?? [])) {
     if (!existsSync(path.join(siteRoot, asset))) {
       throw new Error(
-        `the server's pages load ${asset}, which is not in ${path.relative(repoRoot, siteRoot)}: the server binary and the site ` +
+        `the server's pages load ${asset}, which is not in ${path.relative(repoRoot, buildSite)}: the server binary and the site ` +
           'do not come from the same `cargo leptos build --release` (a plain `cargo build --release` replaced the binary?)',
       );
     }
@@ -206,6 +242,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => {
     log(`${signal}: stopping the server`);
     if (server) server.kill('SIGTERM');
+    removeSnapshot();
     process.exit(130);
   });
 }
@@ -327,8 +364,10 @@ function cpuSnapshot(roots) {
 }
 
 /** Cores used (1.0 = one core fully busy) between two snapshots, per group and per process. */
-function cpuDelta(a, b, seconds) {
+function cpuDelta(a, b) {
   const out = { groups: {}, machine: null };
+  // The snapshots' own clock: on a loaded machine the page's stats (another time base) can come seconds later.
+  const seconds = b.machine.uptime - a.machine.uptime;
   const cores = (ticks) => ticks / CLK_TCK / seconds;
   for (const [name, procs] of Object.entries(b.groups)) {
     const before = a.groups[name] ?? {};
@@ -343,8 +382,7 @@ function cpuDelta(a, b, seconds) {
     out.groups[name] = { cores: cores(sum), perProc };
   }
   const ncpu = os.cpus().length;
-  const wall = b.machine.uptime - a.machine.uptime;
-  const busyCores = Math.min(ncpu, Math.max(0, ncpu - (b.machine.idle - a.machine.idle) / wall));
+  const busyCores = Math.min(ncpu, Math.max(0, ncpu - (b.machine.idle - a.machine.idle) / seconds));
   out.machine = { fraction: busyCores / ncpu, cores: busyCores };
   return out;
 }
@@ -588,7 +626,7 @@ async function measure(page, cdp, roots) {
     mainThread: (last.perf.TaskDuration - first.perf.TaskDuration) / perfSeconds,
     scriptShare: (last.perf.ScriptDuration - first.perf.ScriptDuration) / perfSeconds,
     jsHeapMiB: last.perf.JSHeapUsedSize / 1024 / 1024,
-    cpu: cpuDelta(first.cpu, last.cpu, seconds),
+    cpu: cpuDelta(first.cpu, last.cpu),
   };
 }
 
@@ -758,11 +796,6 @@ function machine(chromiumVersion) {
   };
 }
 
-function loadText() {
-  const [l1, l5, l15] = os.loadavg();
-  return `${[l1, l5, l15].map((x) => x.toFixed(2)).join(', ')} (1, 5, 15 min)`;
-}
-
 function section(r) {
   const last = r.steps[r.steps.length - 1];
   const maxN = last.n;
@@ -783,8 +816,9 @@ function section(r) {
   const audioPerStudent = median(fitSteps.map((s) => s.audioKbps / Math.max(1, s.streaming)));
   const lastClean = fitSteps[fitSteps.length - 1];
   const mo = r.modal;
-  const modalExtra = mo ? mo.full.kbps - mo.othersMedianKbps : null;
+  const modalExtra = mo ? mo.full.kbps - perStudent : null;
   const cores = Number(r.m.nproc);
+  const studentCpu = median(fitSteps.map((s) => (s.students ?? NaN) / s.n));
   const busySteps = r.steps.filter(saturated).map((s) => s.n);
   const lines = [
     SECTION_TITLE,
@@ -814,7 +848,7 @@ function section(r) {
       ? `- † At N = ${starved.map((s) => s.n).join(', ')} the students' browsers no longer got enough CPU on this machine to send 10 fps (median`
       : null,
     starved.length
-      ? `  ${starved.map((s) => f1(s.fpsMedian)).join(', ')} fps), so fewer bytes and frames reached the invigilator: those rows understate the cost and are`
+      ? `  ${starved.map((s) => f1(s.fpsMedian)).join(', ')} fps), so fewer bytes and frames reached the invigilator: ${starved.length === 1 ? 'that row understates the cost and is' : 'those rows understate the cost and are'}`
       : null,
     starved.length ? '  left out of the extrapolation.' : null,
     busySteps.length
@@ -843,8 +877,11 @@ function section(r) {
           `The full layer reached the modal ${mo.switchMs !== null ? `${(mo.switchMs / 1000).toFixed(1)} s` : '(not seen within 20 s)'} after the click (first frame larger than the thumbnail in`,
           `the modal video, polled every 100 ms; the modal shows it at ${mo.shownModal} CSS px). The fake camera captures 640×480 at`,
           '20 fps (Chromium\'s default), so 20 fps is the full layer\'s ceiling here (`maxFramerate` 30; webcams typically capture 30).',
-          `Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its processes ${pct(mo.invigilatorTotal)}.`,
-          'Closing the modal puts the student back on the thumbnail layer.',
+          `Invigilator CPU meanwhile: renderer ${pct(mo.renderer)}, main thread ${pct(mo.mainThread)}, all its processes ${pct(mo.invigilatorTotal)}; whole machine`,
+          `${pct(mo.machineCores)} of ${cores * 100} %.${mo.othersFpsMedian !== null && mo.othersFpsMedian < 9.5 ? ` The machine was short of CPU meanwhile: the thumbnails fell to ${f1(mo.othersFpsMedian)} fps and the full layer` : ''}`,
+          mo.othersFpsMedian !== null && mo.othersFpsMedian < 9.5
+            ? `reached ${f1(mo.full.fps)} of its 20 fps, so these kbit/s are a little low. Closing the modal puts the student back on the thumbnail layer.`
+            : 'Closing the modal puts the student back on the thumbnail layer.',
         ].join('\n')
       : 'The modal could not be measured (see the console output of the run).',
     '',
@@ -856,7 +893,7 @@ function section(r) {
     '  on the wire. This part is safely linear: every student is an independent connection on the same layer, and the',
     '  per-student rate did not change with N.',
     mo
-      ? `  A student open in the modal adds ≈ ${f0(modalExtra)} kbit/s (full layer instead of a thumbnail): ≈ ${mbit(at(fitDown) + modalExtra)} Mbit/s in all.`
+      ? `  A student open in the modal adds ≈ ${f0(modalExtra)} kbit/s (its full layer, ${f0(mo.full.kbps)}, instead of a thumbnail): ≈ ${mbit(at(fitDown) + modalExtra)} Mbit/s in all.`
       : null,
     haveCpu
       ? `- **Invigilator CPU: renderer ${pct(fitRenderer.a)} + ${f1(fitRenderer.b * 100)} %·N → ≈ ${pct(at(fitRenderer))} of one core**; all its processes (renderer, software`
@@ -865,14 +902,16 @@ function section(r) {
     haveCpu
       ? '  points were taken on a busy machine, compositing 30 videos may not stay linear, the figures are for this machine\'s\n  cores, and hardware decoding (off here: `--disable-gpu`) would be cheaper.'
       : null,
-    `- What limits 30: the invigilator's **downlink** first (≈ ${mbit(at(fitDown) + (modalExtra ?? 0))} Mbit/s sustained with one student open: fine on a`,
+    `- What would limit 30: the invigilator's **downlink** (≈ ${mbit(at(fitDown) + (modalExtra ?? 0))} Mbit/s sustained with one student open: fine on a`,
     '  wired or good Wi-Fi link, tight on a weak one; on loopback there was no bandwidth limit, loss or delay to react',
-    '  to), then its CPU. The thumbnail layer sets no `maxBitrate` (only `scaleResolutionDownBy` 2 and `maxFramerate` 10),',
-    '  so its bitrate is what the encoder wants for the picture: the fake camera\'s synthetic pattern is easier to encode',
-    '  than a real camera image, so real students may cost more each.',
+    `  to) and its **CPU**${haveCpu ? ` (≈ ${pct(at(fitInv))} of one of these cores for all its processes)` : ''}. The thumbnail layer sets no`,
+    '  `maxBitrate` (only `scaleResolutionDownBy` 2 and `maxFramerate` 10), so its bitrate is what the encoder wants for',
+    '  the picture: the fake camera\'s synthetic pattern is easier to encode than a real camera image, so real students may',
+    '  cost more each.',
     `- Why not measured at ${EXTRAPOLATE_TO}: this machine (${cores} cores) also runs every student's browser (capture, encoding, page). The`,
-    `  students' browsers used ${pct(last.students)} at N = ${maxN}, so the machine, not the invigilator page, is what runs out. Each student`,
-    '  also uploads one stream per invigilator (two invigilators: two encodes), which this benchmark does not add up.',
+    `  students' browsers used ${pct(last.students)} at N = ${maxN} (≈ ${pct(studentCpu)} per student: fake capture, VP8 encoding, the take page), so`,
+    '  the machine, not the invigilator page, is what runs out. Each student also uploads one stream per invigilator',
+    '  (two invigilators: two encodes), which this benchmark does not add up.',
     '',
     'How it is measured:',
     '',
@@ -895,11 +934,11 @@ function section(r) {
     '  machine: CPUs × wall time − idle time from `/proc/uptime`; "other work" is what is left after the invigilator,',
     '  the students and the server.',
     `- Build: release, ${r.build}; checkout ${r.commit} at the time of the run.`,
-    `- Server \`target/release/onair --bind 127.0.0.1:${PORT}\`, \`RUST_LOG=warn\`, fresh database \`onair_bench_grid\`. Network: loopback, host`,
-    '  candidates only (no STUN/TURN).',
+    `- Server: a copy of \`target/release/onair\` and \`target/site\` taken at the start, \`--bind 127.0.0.1:${PORT}\`, \`RUST_LOG=warn\`, fresh database`,
+    '  `onair_bench_grid`. Network: loopback, host candidates only (no STUN/TURN).',
     `- Machine: ${r.m.nproc} CPUs (\`nproc\`), ${r.m.model}, ${r.m.ram} RAM, kernel ${r.m.kernel}; Debian Chromium ${r.m.chromium}`,
-    `  (headless, launch args as in \`end2end/playwright.config.ts\`), Node ${r.m.node}. Load average at the start ${r.loadStart},`,
-    `  at the end ${r.loadEnd}.${r.busyBefore ? ' Other work was running on the machine (see "other work").' : ''}`,
+    `  (headless, launch args as in \`end2end/playwright.config.ts\`), Node ${r.m.node}. In the 3 s before the run the machine was`,
+    `  ${pct(r.busyBefore)} of ${cores * 100} % busy with other work${r.busyBefore >= 0.25 ? ' (see "other work" for during the run)' : ''}.`,
     END_MARKER,
     '',
   ];
@@ -1022,8 +1061,11 @@ async function main() {
   for (let n = STEP; n < STUDENTS; n += STEP) steps.push(n);
   steps.push(STUDENTS);
 
-  const loadStart = loadText();
-  const busyBefore = os.loadavg()[0] >= os.cpus().length / 2;
+  await snapshotBuild();
+  const idle0 = machineTime();
+  await sleep(3_000);
+  const idle1 = machineTime();
+  const busyBefore = Math.max(0, os.cpus().length - (idle1.idle - idle0.idle) / (idle1.uptime - idle0.uptime));
   const bin = statSync(serverBinary, { throwIfNoEntry: false });
   const wasm = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
   const build = [
@@ -1117,14 +1159,9 @@ async function main() {
     }
 
     const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const text = section({ date, m, steps: results, modal, build, commit, loadStart, loadEnd: loadText(), busyBefore, shownThumb });
+    const text = section({ date, m, steps: results, modal, build, commit, busyBefore, shownThumb });
     console.log(`\n${text}`);
 
-    const binAfter = statSync(serverBinary, { throwIfNoEntry: false });
-    const wasmAfter = statSync(path.join(siteRoot, 'pkg', 'onair.wasm'), { throwIfNoEntry: false });
-    if (binAfter?.mtimeMs !== bin?.mtimeMs || wasmAfter?.mtimeMs !== wasm?.mtimeMs) {
-      throw new Error('target/release/onair or target/site/pkg/onair.wasm changed during the run (a build finished): not writing the doc; run again');
-    }
     if (STUDENTS >= MIN_STUDENTS_FOR_DOC) {
       writeDoc(text);
       console.log(`wrote the "${SECTION_TITLE.slice(3)}" section of ${path.relative(repoRoot, docPath)}`);
@@ -1135,6 +1172,7 @@ async function main() {
     await invigilatorBrowser.browser.close().catch(() => {});
     for (const b of studentBrowsers) await b.browser.close().catch(() => {});
     await stopServer();
+    removeSnapshot();
   }
 }
 
@@ -1143,6 +1181,7 @@ main().then(
   async (e) => {
     console.error(`\nerror: ${e.stack ?? e.message}`);
     await stopServer();
+    removeSnapshot();
     process.exit(1);
   },
 );

@@ -94,6 +94,14 @@ struct Cli {
     /// Rewrite the section of docs/benchmarks.md (with `all` only).
     #[arg(long)]
     write_docs: bool,
+    /// Before each benchmark, wait until the 1-minute load average is below this (other work on the
+    /// machine skews every number); 0 = do not wait.
+    #[arg(long, default_value_t = 1.5)]
+    quiet_load: f64,
+    /// Longest wait for a quiet machine per benchmark, in seconds; after it the benchmark runs anyway and
+    /// the load is reported with its numbers.
+    #[arg(long, default_value_t = 240)]
+    quiet_wait_secs: u64,
 }
 
 /// Settings the benchmarks read.
@@ -117,6 +125,8 @@ pub struct Opts {
     pub max_sockets: usize,
     /// The open-file limit in force.
     pub fd_limit: u64,
+    pub quiet_load: f64,
+    pub quiet_wait_secs: u64,
 }
 
 /// Everything one run measured.
@@ -135,10 +145,40 @@ pub struct Results {
     pub server_cpu: Option<usize>,
     pub client_cpu: Option<usize>,
     pub load_before: String,
+    /// Per benchmark: the load average (1, 5, 15 min) when it started.
+    pub loads: Vec<(String, String)>,
 }
 
 /// Where each run leaves its numbers (read back by `bench report`).
 const RESULTS: &str = "target/bench/results.json";
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default()
+}
+
+/// Waits (bounded by `opts.quiet_wait_secs`) until the 1-minute load average is under `opts.quiet_load`;
+/// returns the load average then.
+async fn wait_for_quiet(opts: &Opts, what: &str) -> String {
+    let deadline = Instant::now() + std::time::Duration::from_secs(opts.quiet_wait_secs);
+    let mut said = false;
+    loop {
+        let load = load_average();
+        let one: f64 = load.split(',').next().and_then(|v| v.trim().parse().ok()).unwrap_or(0.0);
+        if opts.quiet_load <= 0.0 || one < opts.quiet_load || Instant::now() >= deadline {
+            if said {
+                eprintln!("{what}: starting at load average {load}");
+            }
+            return load;
+        }
+        if !said {
+            eprintln!("{what}: waiting for the load average ({load}) to drop below {} (at most {} s)", opts.quiet_load, opts.quiet_wait_secs);
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -216,6 +256,8 @@ fn main() {
         client_cpu,
         max_sockets,
         fd_limit,
+        quiet_load: cli.quiet_load,
+        quiet_wait_secs: cli.quiet_wait_secs,
     };
     if cli.what != What::Report && !std::path::Path::new(&opts.server_bin).exists() {
         eprintln!("error: {} is missing: build the release first (cargo leptos build --release)", opts.server_bin);
@@ -267,9 +309,7 @@ async fn run(what: What, opts: &Opts) -> Results {
         commit: report::commit(),
         server_cpu: opts.server_cpu,
         client_cpu: opts.client_cpu,
-        load_before: std::fs::read_to_string("/proc/loadavg")
-            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
-            .unwrap_or_default(),
+        load_before: load_average(),
         ..Results::default()
     };
     let all = what == What::All;
@@ -280,24 +320,28 @@ async fn run(what: What, opts: &Opts) -> Results {
         }
     }
     if all || what == What::Relay {
+        results.loads.push(("relay".into(), wait_for_quiet(opts, "relay").await));
         match relay::run(opts, clock).await {
             Ok(r) => results.relay = Some(r),
             Err(e) => results.failures.push(format!("relay: {e}")),
         }
     }
     if all || what == What::Chat {
+        results.loads.push(("chat".into(), wait_for_quiet(opts, "chat").await));
         match chat::run(opts, clock).await {
             Ok(r) => results.chat = Some(r),
             Err(e) => results.failures.push(format!("chat: {e}")),
         }
     }
     if all || what == What::Memory {
+        results.loads.push(("memory".into(), wait_for_quiet(opts, "memory").await));
         match memory::run(opts).await {
             Ok(r) => results.memory = Some(r),
             Err(e) => results.failures.push(format!("memory: {e}")),
         }
     }
     if all || what == What::Listing {
+        results.loads.push(("listing".into(), wait_for_quiet(opts, "listing").await));
         match listing::run(opts).await {
             Ok(r) => results.listing = Some(r),
             Err(e) => results.failures.push(format!("listing: {e}")),
