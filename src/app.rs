@@ -5,6 +5,7 @@ use crate::commerce::catalog::components::MyProductsPage;
 use crate::commerce::components::MyOrdersPage;
 use crate::live::components::{GoLivePage, LiveListingsPage, StreamPage};
 use crate::proctor::components::{AuditPage, InvigilatePage, NewTestPage, TakeTestPage, TestPage, TestsPage};
+use crate::rooms::components::{MatchPage, RoomPage, RoomsPage};
 use crate::ui::{HomePage, NavBar, NotFound};
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -64,6 +65,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tests/:id/take") view=TakeTestPage/>
                     <Route path=path!("/tests/:id/invigilate") view=InvigilatePage/>
                     <Route path=path!("/tests/:id/report") view=AuditPage/>
+                    <Route path=path!("/rooms") view=RoomsPage/>
+                    <Route path=path!("/rooms/:slug") view=RoomPage/>
+                    <Route path=path!("/match") view=MatchPage/>
                 </Routes>
             </main>
         </Router>

@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod live;
 pub mod proctor;
+pub mod rooms;
 pub mod rtc;
 pub mod signaling;
 pub mod ui;

@@ -136,6 +136,46 @@ pub async fn capture(camera: Option<&str>, microphone: Option<&str>) -> Result<M
     stream.dyn_into::<MediaStream>().map_err(|_| MediaError::Other("The browser returned no media stream.".to_string()))
 }
 
+/// Captures only a camera (`kind` = `"video"`) or only a microphone (`"audio"`), e.g. to switch devices
+/// during a call; returns its one track. Errors as [`capture`].
+pub async fn capture_track(kind: &str, device: Option<&str>) -> Result<MediaStreamTrack, MediaError> {
+    let constraints = MediaStreamConstraints::new();
+    if kind == "video" {
+        constraints.set_video(&track_constraints(device));
+    } else {
+        constraints.set_audio(&track_constraints(device));
+    }
+    let promise =
+        media_devices()?.get_user_media_with_constraints(&constraints).map_err(|e| MediaError::from_js(&e))?;
+    let stream: MediaStream = JsFuture::from(promise)
+        .await
+        .map_err(|e| MediaError::from_js(&e))?
+        .dyn_into()
+        .map_err(|_| MediaError::Other("The browser returned no media stream.".to_string()))?;
+    let track = if kind == "video" { stream.get_video_tracks().get(0) } else { stream.get_audio_tracks().get(0) };
+    track.dyn_into::<MediaStreamTrack>().map_err(|_| MediaError::NoDevice)
+}
+
+/// Asks the person to pick a screen, window or tab to share (`getDisplayMedia`, W3C Screen Capture) and
+/// returns its video track. Stopping the share from the browser's own bar ends the track (`ended`).
+///
+/// # Errors
+/// [`MediaError::PermissionDenied`] when the person cancels the picker or a policy forbids it; others as
+/// [`capture`].
+pub async fn capture_screen() -> Result<MediaStreamTrack, MediaError> {
+    let constraints = web_sys::DisplayMediaStreamConstraints::new();
+    constraints.set_video(&JsValue::TRUE);
+    constraints.set_audio(&JsValue::FALSE);
+    let promise =
+        media_devices()?.get_display_media_with_constraints(&constraints).map_err(|e| MediaError::from_js(&e))?;
+    let stream: MediaStream = JsFuture::from(promise)
+        .await
+        .map_err(|e| MediaError::from_js(&e))?
+        .dyn_into()
+        .map_err(|_| MediaError::Other("The browser returned no screen.".to_string()))?;
+    stream.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().map_err(|_| MediaError::NoDevice)
+}
+
 /// Stops every track of `stream` (turns the camera light off). Idempotent.
 pub fn stop(stream: &MediaStream) {
     for track in stream.get_tracks().iter() {

@@ -1,6 +1,7 @@
 //! WebRTC core of the browser: perfect negotiation as a pure state machine ([`negotiation`], all targets,
-//! unit-tested natively), and the thin web-sys layer around it ([`peer`]: one `RTCPeerConnection`;
-//! [`media`]: camera and microphone capture), which exists only in the `hydrate` (WASM) build.
+//! unit-tested natively), connection quality from stats numbers ([`quality`], pure), and the thin web-sys
+//! layer around them ([`peer`]: one `RTCPeerConnection` with an optional data channel; [`media`]: camera,
+//! microphone and screen capture; [`stats`]: `getStats()` reading), which exists only in the `hydrate` build.
 //!
 //! Standards followed: RFC 8829 (JSEP), RFC 8838 (trickle ICE), RFC 8445 (ICE, restart in §2.4), the W3C
 //! webrtc-pc "perfect negotiation" example, and W3C Media Capture and Streams for `getUserMedia`.
@@ -8,11 +9,14 @@
 use serde::{Deserialize, Serialize};
 
 pub mod negotiation;
+pub mod quality;
 
 #[cfg(feature = "hydrate")]
 pub mod media;
 #[cfg(feature = "hydrate")]
 pub mod peer;
+#[cfg(feature = "hydrate")]
+pub mod stats;
 
 /// One STUN or TURN server as the server hands it to the browser: the JSON form of W3C webrtc-pc's
 /// `RTCIceServer` dictionary.

@@ -19,7 +19,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
+    Event, MessageEvent, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
     RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit,
     RtcTrackEvent,
 };
@@ -103,6 +103,10 @@ pub enum PeerEvent {
     RemoteStream(MediaStream),
     /// `pc.connectionState` changed.
     State(PeerState),
+    /// The data channel ([`Peer::open_data_channel`]) opened: [`Peer::send_data`] works from now on.
+    DataOpen,
+    /// A text message arrived on the data channel.
+    Data(String),
 }
 
 /// A cheap-to-clone handle (`Rc`) on one `RTCPeerConnection` with perfect negotiation, trickle ICE and ICE
@@ -132,6 +136,15 @@ struct Inner {
     /// Collects remote tracks that arrived without a stream.
     loose_tracks: RefCell<Option<MediaStream>>,
     callbacks: RefCell<Option<Callbacks>>,
+    /// The data channel and its handlers, if [`Peer::open_data_channel`] was called.
+    data: RefCell<Option<DataChannel>>,
+}
+
+/// A data channel with its handlers (dropped, never forgotten, on close).
+struct DataChannel {
+    channel: RtcDataChannel,
+    _open: Closure<dyn FnMut(Event)>,
+    _message: Closure<dyn FnMut(MessageEvent)>,
 }
 
 /// The event handlers installed on the connection; dropped (never forgotten) on close.
@@ -173,6 +186,7 @@ impl Peer {
             senders: RefCell::new(Vec::new()),
             loose_tracks: RefCell::new(None),
             callbacks: RefCell::new(None),
+            data: RefCell::new(None),
         });
         let callbacks = install_handlers(&inner);
         *inner.callbacks.borrow_mut() = Some(callbacks);
@@ -228,6 +242,58 @@ impl Peer {
                 warn!("rtc: replaceTrack({kind}) failed: {}", describe(&err));
             }
         });
+    }
+
+    /// Opens the peer's text data channel (`RTCDataChannel`, W3C webrtc-pc §6, RFC 8831), reliable and
+    /// ordered, pre-negotiated with id 0 (`negotiated: true`): both ends call this right after
+    /// [`Peer::new`], before the first offer, and no `datachannel` event is involved, so it works the same
+    /// whichever side offers first (perfect negotiation). Messages arrive as [`PeerEvent::Data`]; the
+    /// channel is usable after [`PeerEvent::DataOpen`]. Calling it twice does nothing.
+    pub fn open_data_channel(&self, label: &str) {
+        if self.inner.closed.get() || self.inner.data.borrow().is_some() {
+            return;
+        }
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(0);
+        init.set_ordered(true);
+        let channel = self.inner.pc.create_data_channel_with_data_channel_dict(label, &init);
+        let weak = Rc::downgrade(&self.inner);
+        let open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+            if let Some(notify) = weak.upgrade().and_then(|inner| inner.notifier()) {
+                notify(PeerEvent::DataOpen);
+            }
+        });
+        let weak = Rc::downgrade(&self.inner);
+        let message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            let Some(text) = ev.data().as_string() else { return };
+            if let Some(notify) = weak.upgrade().and_then(|inner| inner.notifier()) {
+                notify(PeerEvent::Data(text));
+            }
+        });
+        channel.set_onopen(Some(open.as_ref().unchecked_ref()));
+        channel.set_onmessage(Some(message.as_ref().unchecked_ref()));
+        *self.inner.data.borrow_mut() = Some(DataChannel { channel, _open: open, _message: message });
+    }
+
+    /// Sends `text` on the data channel; `false` (and nothing sent) when there is none or it is not open.
+    pub fn send_data(&self, text: &str) -> bool {
+        let data = self.inner.data.borrow();
+        match data.as_ref() {
+            Some(d) if d.channel.ready_state() == RtcDataChannelState::Open => d.channel.send_with_str(text).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Whether the data channel is open.
+    pub fn data_open(&self) -> bool {
+        self.inner.data.borrow().as_ref().is_some_and(|d| d.channel.ready_state() == RtcDataChannelState::Open)
+    }
+
+    /// `pc.getStats()`: a promise of the `RTCStatsReport` (W3C webrtc-stats); read it with
+    /// [`super::stats::read`].
+    pub fn get_stats(&self) -> js_sys::Promise {
+        self.inner.pc.get_stats()
     }
 
     /// Processes a signal from the remote peer. Signals are handled strictly in arrival order, each after
@@ -324,6 +390,11 @@ impl Inner {
         self.pc.set_onicecandidate(None);
         self.pc.set_ontrack(None);
         self.pc.set_onconnectionstatechange(None);
+        if let Some(data) = self.data.borrow_mut().take() {
+            data.channel.set_onopen(None);
+            data.channel.set_onmessage(None);
+            data.channel.close();
+        }
         self.pc.close();
         self.queue.borrow_mut().clear();
         // Dropping a closure that is running right now (close() called from inside `on_event`) is safe:

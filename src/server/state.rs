@@ -33,6 +33,8 @@ pub struct AppState {
     pub live: Arc<crate::live::service::LiveState>,
     /// Proctoring: when students' connections came and went, and the "disconnected" timers.
     pub proctor: Arc<crate::proctor::service::ProctorState>,
+    /// Random partner matching: the queue and the pairs.
+    pub rooms: Arc<crate::rooms::service::RoomsState>,
     /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -58,6 +60,7 @@ impl AppState {
             config: Arc::new(config),
             live: Arc::default(),
             proctor: Arc::default(),
+            rooms: Arc::default(),
             shutdown,
         }
     }

@@ -179,7 +179,9 @@ impl Hub {
 
     /// Puts `peer` in `room` with `role` (joining again changes the role) and returns the other members,
     /// oldest first. The others get [`ServerMsg::PeerJoined`] unless the peer was already there.
-    /// Errors with `TooManyRooms` past [`MAX_ROOMS_PER_PEER`].
+    /// Errors with `TooManyRooms` past [`MAX_ROOMS_PER_PEER`], and with `RoomFull` when the room already
+    /// has [`room_capacity`] members (checked under the same lock as the insert, so two joins at once cannot
+    /// both take the last place).
     pub fn join(&self, peer: PeerId, room: &RoomId, role: MemberRole) -> Result<Vec<PeerInfo>, ErrorCode> {
         let (others, targets, info) = {
             let mut inner = self.write();
@@ -188,6 +190,12 @@ impl Hub {
             let already = entry.rooms.contains(room);
             if !already && entry.rooms.len() >= MAX_ROOMS_PER_PEER {
                 return Err(ErrorCode::TooManyRooms);
+            }
+            if !already {
+                let members_now = inner.rooms.get(room).map_or(0, BTreeMap::len);
+                if room_capacity(room).is_some_and(|cap| members_now >= cap) {
+                    return Err(ErrorCode::RoomFull);
+                }
             }
             let members: Vec<(PeerId, MemberRole)> = inner
                 .rooms
@@ -355,13 +363,25 @@ impl Hub {
     }
 }
 
+/// Most connections one call by link may hold at once: a mesh of 6 (each sends its media 5 times).
+pub const CALL_CAPACITY: usize = 6;
+
+/// Most members `room` admits: [`CALL_CAPACITY`] for `call:*`, 2 for `match:*`, no limit otherwise.
+pub fn room_capacity(room: &RoomId) -> Option<usize> {
+    match room {
+        RoomId::Call(_) => Some(CALL_CAPACITY),
+        RoomId::Match(_) => Some(2),
+        RoomId::Stream(_) | RoomId::Test(_) | RoomId::Listings => None,
+    }
+}
+
 /// Does a member with role `observer` learn of a member with role `subject` (in `joined`, `peer_joined`,
 /// `peer_left`)? Calls: everyone sees everyone. Streams: the publisher sees everyone, viewers see only the
 /// publisher (shoppers' presence is private). Tests: invigilators see everyone, a student sees only the
 /// invigilators (never another student). Listings: nobody.
 pub fn presence_visible(room: &RoomId, observer: MemberRole, subject: MemberRole) -> bool {
     match room {
-        RoomId::Call(_) => true,
+        RoomId::Call(_) | RoomId::Match(_) => true,
         RoomId::Stream(_) => observer == MemberRole::Publisher || subject == MemberRole::Publisher,
         RoomId::Test(_) => observer == MemberRole::Viewer || subject == MemberRole::Viewer,
         RoomId::Listings => false,
@@ -370,7 +390,7 @@ pub fn presence_visible(room: &RoomId, observer: MemberRole, subject: MemberRole
 
 /// May a member with role `from` send `signal` to a member with role `to` in `room`?
 ///
-/// - `call:*`: anyone to anyone.
+/// - `call:*`, `match:*`: anyone to anyone.
 /// - `stream:*`: the publisher to any viewer; a viewer only to the publisher, and never an offer (viewers
 ///   are receive-only: they answer, trickle candidates, and ask for an ICE restart with `restart_ice`).
 /// - `test:*`: the same as a stream, with each student as a publisher and the invigilators as viewers: a
@@ -380,7 +400,7 @@ pub fn presence_visible(room: &RoomId, observer: MemberRole, subject: MemberRole
 /// Errors: `ErrorCode::Forbidden`.
 pub fn relay_allowed(room: &RoomId, from: MemberRole, to: MemberRole, signal: &Signal) -> Result<(), ErrorCode> {
     let ok = match room {
-        RoomId::Call(_) => true,
+        RoomId::Call(_) | RoomId::Match(_) => true,
         RoomId::Stream(_) | RoomId::Test(_) => match (from, to) {
             (MemberRole::Publisher, MemberRole::Viewer) => {
                 !matches!(signal, Signal::RestartIce | Signal::PreferredLayer { .. })
@@ -426,6 +446,25 @@ mod tests {
 
     fn room(s: &str) -> RoomId {
         RoomId::Call(s.into())
+    }
+
+    #[test]
+    fn a_call_takes_six_and_the_seventh_is_refused_until_someone_leaves() {
+        let hub = Hub::new(8);
+        let regs: Vec<Registration> = (0..8).map(|i| hub.register(UserId::new(), format!("P{i}"))).collect();
+        for r in &regs[..CALL_CAPACITY] {
+            hub.join(r.peer, &room("full"), MemberRole::Member).unwrap();
+        }
+        assert_eq!(hub.join(regs[6].peer, &room("full"), MemberRole::Member), Err(ErrorCode::RoomFull));
+        assert_eq!(hub.members(&room("full")).len(), CALL_CAPACITY, "the refused join changed nothing");
+        // Joining again while already in is not a new place.
+        assert!(hub.join(regs[0].peer, &room("full"), MemberRole::Member).is_ok());
+        hub.leave(regs[0].peer, &room("full")).unwrap();
+        assert!(hub.join(regs[6].peer, &room("full"), MemberRole::Member).is_ok());
+        // A match room holds two.
+        hub.join(regs[0].peer, &RoomId::Match(1), MemberRole::Member).unwrap();
+        hub.join(regs[7].peer, &RoomId::Match(1), MemberRole::Member).unwrap();
+        assert_eq!(hub.join(regs[1].peer, &RoomId::Match(1), MemberRole::Member), Err(ErrorCode::RoomFull));
     }
 
     #[tokio::test]

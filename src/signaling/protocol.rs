@@ -48,7 +48,9 @@ pub mod close_code {
 /// - `stream:<uuid>`: a live stream; its seller joins as publisher, everyone else as a receive-only viewer;
 /// - `listings:live`: no media; members receive stream started/ended and viewer-count events;
 /// - `test:<uuid>`: a proctored test; a student with an open attempt joins as publisher, its invigilators as
-///   viewers; students see only the invigilators, never each other.
+///   viewers; students see only the invigilators, never each other;
+/// - `match:<n>`: a 1:1 call made by random matching (`find_partner`); only the two matched connections
+///   may join it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum RoomId {
@@ -60,11 +62,13 @@ pub enum RoomId {
     Listings,
     /// A proctored test.
     Test(TestId),
+    /// A 1:1 call between two randomly matched connections (number given by the server).
+    Match(u64),
 }
 
 /// Why a string is not a [`RoomId`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid room id {0:?}: expected \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\", \"test:<uuid>\" or \"listings:live\"")]
+#[error("invalid room id {0:?}: expected \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\", \"test:<uuid>\", \"match:<number>\" or \"listings:live\"")]
 pub struct InvalidRoomId(pub String);
 
 fn valid_slug(s: &str) -> bool {
@@ -81,6 +85,9 @@ impl TryFrom<String> for RoomId {
             Some(("stream", id)) => id.parse().map(RoomId::Stream).map_err(|_| InvalidRoomId(s)),
             Some(("listings", "live")) => Ok(RoomId::Listings),
             Some(("test", id)) => id.parse().map(RoomId::Test).map_err(|_| InvalidRoomId(s)),
+            Some(("match", n)) if !n.is_empty() && n.len() <= 20 && n.bytes().all(|b| b.is_ascii_digit()) => {
+                n.parse().map(RoomId::Match).map_err(|_| InvalidRoomId(s))
+            }
             _ => Err(InvalidRoomId(s)),
         }
     }
@@ -99,6 +106,7 @@ impl fmt::Display for RoomId {
             RoomId::Stream(id) => write!(f, "stream:{id}"),
             RoomId::Listings => f.write_str("listings:live"),
             RoomId::Test(id) => write!(f, "test:{id}"),
+            RoomId::Match(n) => write!(f, "match:{n}"),
         }
     }
 }
@@ -171,6 +179,12 @@ pub enum ClientMsg {
     Signal { room: RoomId, to: PeerId, signal: Signal },
     /// Application-level keepalive; answered by [`ServerMsg::Pong`] with the same nonce.
     Ping { nonce: u64 },
+    /// Random matching: end the current match, if any (the partner gets [`ServerMsg::PartnerLeft`]), and wait
+    /// for a partner. Answered by [`ServerMsg::MatchWaiting`], then [`ServerMsg::Matched`] when paired.
+    FindPartner,
+    /// Random matching: leave the queue or end the current match (the partner gets
+    /// [`ServerMsg::PartnerLeft`]). Answered by [`ServerMsg::MatchStopped`]. Disconnecting does the same.
+    StopMatching,
 }
 
 /// Machine-readable reason in [`ServerMsg::Error`].
@@ -187,6 +201,8 @@ pub enum ErrorCode {
     TooManyRooms,
     /// The room does not exist (e.g. a stream that has ended).
     NoSuchRoom,
+    /// The room already has as many members as it allows (6 in a call by link).
+    RoomFull,
 }
 
 /// What the server sends.
@@ -237,8 +253,24 @@ pub enum ServerMsg {
     FlagRaised { test: TestId, flag: FlagView },
     /// An invigilator's message to this student (sent to that student's connections only).
     Attention { test: TestId, from: String, text: String },
+    /// Random matching: you are waiting for a partner; `waiting` people (you included) are in the queue.
+    MatchWaiting { waiting: u32 },
+    /// Random matching: you were paired with `partner`; join `room` (a `match:<n>` room) to call them. The
+    /// member with the higher peer id is the polite peer of the pair (perfect negotiation).
+    Matched { room: RoomId, partner: PeerInfo },
+    /// Random matching: your partner in `room` pressed Next, left or disconnected. You are not queued again
+    /// until you send `find_partner`.
+    PartnerLeft { room: RoomId },
+    /// Random matching: you left the queue or ended your match (answer to `stop_matching`).
+    MatchStopped,
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
-    Error { code: ErrorCode, message: String },
+    /// `room` names the room of a refused `join` (absent for other requests).
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomId>,
+    },
 }
 
 #[cfg(test)]
@@ -275,6 +307,9 @@ mod tests {
         round_trip(ClientMsg::Join { room: room() });
         round_trip(ClientMsg::Leave { room: room() });
         round_trip(ClientMsg::Ping { nonce: 7 });
+        round_trip(ClientMsg::FindPartner);
+        round_trip(ClientMsg::StopMatching);
+        round_trip(ClientMsg::Join { room: RoomId::Match(42) });
         for signal in signals() {
             round_trip(ClientMsg::Signal { room: room(), to: PeerId(3), signal });
         }
@@ -311,9 +346,18 @@ mod tests {
             ErrorCode::Forbidden,
             ErrorCode::TooManyRooms,
             ErrorCode::NoSuchRoom,
+            ErrorCode::RoomFull,
         ] {
-            round_trip(ServerMsg::Error { code, message: "no".into() });
+            round_trip(ServerMsg::Error { code, message: "no".into(), room: None });
+            round_trip(ServerMsg::Error { code, message: "no".into(), room: Some(room()) });
         }
+        round_trip(ServerMsg::MatchWaiting { waiting: 2 });
+        round_trip(ServerMsg::Matched {
+            room: RoomId::Match(7),
+            partner: PeerInfo { peer: PeerId(2), user, name: "Bo".into(), role: MemberRole::Member },
+        });
+        round_trip(ServerMsg::PartnerLeft { room: RoomId::Match(7) });
+        round_trip(ServerMsg::MatchStopped);
         for signal in signals() {
             round_trip(ServerMsg::Signal { room: room(), from: PeerId(2), from_user: user, signal });
         }
@@ -337,6 +381,7 @@ mod tests {
     fn room_ids_are_validated() {
         assert!(serde_json::from_str::<RoomId>("\"call:ok-1_a\"").is_ok());
         assert_eq!(serde_json::from_str::<RoomId>("\"listings:live\"").unwrap(), RoomId::Listings);
+        assert_eq!(serde_json::from_str::<RoomId>("\"match:17\"").unwrap(), RoomId::Match(17));
         let stream: RoomId = serde_json::from_str("\"stream:0190a000-0000-7000-8000-000000000001\"").unwrap();
         assert_eq!(stream.to_string(), "stream:0190a000-0000-7000-8000-000000000001");
         for bad in [
@@ -347,6 +392,10 @@ mod tests {
             "\"call:a b\"",
             "\"stream:42\"",
             "\"listings:all\"",
+            "\"match:\"",
+            "\"match:-1\"",
+            "\"match:x\"",
+            "\"match:99999999999999999999999\"",
         ] {
             assert!(serde_json::from_str::<RoomId>(bad).is_err(), "{bad}");
         }

@@ -56,14 +56,24 @@ pub async fn ws_handler(
 
 /// May `user` enter `room`, and in which role? Default deny: each room kind names its rule.
 ///
-/// - `call:*`: any signed-in user, as `Member` (the rooms feature adds existence and capacity);
+/// - `call:*`: any signed-in user, as `Member` (a link needs no database row: the room page checks that);
 /// - `stream:*`: the stream must be live (`NoSuchRoom` otherwise); its seller is `Publisher`, anyone else `Viewer`;
 /// - `listings:live`: any signed-in user, as `Member`;
 /// - `test:*`: the test's invigilators as `Viewer`, its students with an open attempt as `Publisher`
-///   (`Forbidden` for anyone else).
-pub async fn authorize_join(state: &AppState, user: &User, room: &RoomId) -> Result<MemberRole, ErrorCode> {
+///   (`Forbidden` for anyone else);
+/// - `match:<n>`: only the two connections paired as `n` by random matching, as `Member` (`NoSuchRoom` once
+///   the pair has ended).
+///
+/// Capacity (6 per call, 2 per match) is enforced by the hub when the member is added.
+pub async fn authorize_join(
+    state: &AppState,
+    user: &User,
+    peer: crate::ids::PeerId,
+    room: &RoomId,
+) -> Result<MemberRole, ErrorCode> {
     match room {
         RoomId::Call(_) | RoomId::Listings => Ok(MemberRole::Member),
+        RoomId::Match(pair) => crate::rooms::service::authorize_match_join(state, peer, *pair),
         RoomId::Stream(stream) => live::role_in_stream(state, user, *stream).await,
         RoomId::Test(test) => crate::proctor::service::role_in_test_room(state, user, *test).await,
     }
@@ -129,6 +139,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
         }
     };
 
+    crate::rooms::service::stop_matching(&state, peer, false);
     for (room, role) in state.hub.unregister(peer) {
         Box::pin(member_left(&state, &user, &room, role)).await;
     }
@@ -199,24 +210,31 @@ fn error_message(code: ErrorCode) -> &'static str {
         ErrorCode::Forbidden => "You may not do this in this room.",
         ErrorCode::TooManyRooms => "Leave a room before joining another one.",
         ErrorCode::NoSuchRoom => "That room does not exist or has ended.",
+        ErrorCode::RoomFull => "This room is full.",
     }
 }
 
 async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: ClientMsg) {
     let hub = &state.hub;
     let result = match msg {
-        ClientMsg::Join { room } => match authorize_join(state, user, &room).await {
-            Ok(role) => match hub.join(peer, &room, role) {
-                Ok(peers) => {
+        ClientMsg::Join { room } => {
+            let joined = match authorize_join(state, user, peer, &room).await {
+                Ok(role) => hub.join(peer, &room, role).map(|peers| (role, peers)),
+                Err(code) => Err(code),
+            };
+            match joined {
+                Ok((role, peers)) => {
                     hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers });
                     live::member_joined(state, &room, role).await;
                     crate::proctor::service::member_joined(state, user, &room, role).await;
-                    Ok(())
                 }
-                Err(code) => Err(code),
-            },
-            Err(code) => Err(code),
-        },
+                Err(code) => {
+                    let message = error_message(code).into();
+                    hub.send(peer, &ServerMsg::Error { code, message, room: Some(room) });
+                }
+            }
+            Ok(())
+        }
         ClientMsg::Leave { room } => {
             if let Some(role) = hub.leave(peer, &room) {
                 member_left(state, user, &room, role).await;
@@ -229,6 +247,14 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             hub.send(peer, &ServerMsg::Pong { nonce });
             Ok(())
         }
+        ClientMsg::FindPartner => {
+            crate::rooms::service::find_partner(state, user, peer);
+            Ok(())
+        }
+        ClientMsg::StopMatching => {
+            crate::rooms::service::stop_matching(state, peer, true);
+            Ok(())
+        }
     };
     refuse_on_error(state, peer, result);
 }
@@ -236,7 +262,7 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
 /// Answers a refused request with `error`.
 fn refuse_on_error(state: &AppState, peer: crate::ids::PeerId, result: Result<(), ErrorCode>) {
     if let Err(code) = result {
-        state.hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into() });
+        state.hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into(), room: None });
     }
 }
 

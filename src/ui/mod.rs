@@ -1,6 +1,7 @@
 //! Shared presentational components and the pages that belong to no feature: navigation, home, 404.
 
 pub mod clock;
+pub mod devices;
 
 use crate::auth::components::{use_auth, AccountMenu};
 use leptos::prelude::*;
@@ -28,6 +29,8 @@ pub fn NavBar() -> impl IntoView {
                                     <A href="/sell/products">"My products"</A>
                                     <A href="/orders">"My orders"</A>
                                     <A href="/tests">"Tests"</A>
+                                    <A href="/rooms">"Rooms"</A>
+                                    <A href="/match">"Match"</A>
                                 }
                             })
                         }}
@@ -80,8 +83,8 @@ pub fn HomePage() -> impl IntoView {
                 <p>"Students stream their camera during a test; invigilators see the whole class in a grid and open any student live."</p>
             </article>
             <article class="card product">
-                <h2>"Video rooms"</h2>
-                <p>"Small calls by link, or a random partner, with mute, camera, screen share and chat."</p>
+                <h2><A href="/rooms">"Video rooms"</A></h2>
+                <p>"Small calls by link, or a " <A href="/match">"random partner"</A> ", with mute, camera, screen share and chat."</p>
             </article>
         </section>
     }

@@ -75,7 +75,7 @@ pub async fn join(ws: &mut Ws, room: &RoomId) -> Result<Vec<onair::signaling::pr
         loop {
             match next_server_msg(ws).await? {
                 ServerMsg::Joined { room: r, peers } if &r == room => return Ok(peers),
-                ServerMsg::Error { code, message } => return Err(format!("join {room}: {code:?} {message}")),
+                ServerMsg::Error { code, message, .. } => return Err(format!("join {room}: {code:?} {message}")),
                 _ => continue,
             }
         }

@@ -2,6 +2,7 @@
 //! the Go Live button. The captured stream is handed to the seller's page after going live.
 
 use crate::auth::components::use_auth;
+use crate::ui::devices::DevicePicker;
 use crate::live::{list_categories, GoLive, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -116,36 +117,6 @@ fn GoLiveForm() -> impl IntoView {
         });
     }
 
-    let picker = move |label: &'static str,
-                       name: &'static str,
-                       options: RwSignal<Vec<(String, String)>>,
-                       selected: RwSignal<String>| {
-        view! {
-            <label>
-                {label}
-                <select name=name on:change=move |ev| selected.set(event_target_value(&ev))
-                    disabled=move || options.with(Vec::is_empty)>
-                    {move || {
-                        let list = options.get();
-                        if list.is_empty() {
-                            view! { <option value="">"Default"</option> }.into_any()
-                        } else {
-                            list.into_iter()
-                                .enumerate()
-                                .map(|(i, (id, label))| {
-                                    let label = if label.is_empty() { format!("Device {}", i + 1) } else { label };
-                                    let chosen = selected.get_untracked() == id;
-                                    view! { <option value=id selected=chosen>{label}</option> }
-                                })
-                                .collect_view()
-                                .into_any()
-                        }
-                    }}
-                </select>
-            </label>
-        }
-    };
-
     view! {
         <div class="page-head"><h1>"Go Live"</h1></div>
         <div class="go-live">
@@ -165,8 +136,8 @@ fn GoLiveForm() -> impl IntoView {
                     }}
                 </div>
                 <div class="form pickers">
-                    {picker("Camera", "camera", cameras, selected_camera)}
-                    {picker("Microphone", "microphone", microphones, selected_microphone)}
+                    <DevicePicker label="Camera" name="camera" options=cameras selected=selected_camera/>
+                    <DevicePicker label="Microphone" name="microphone" options=microphones selected=selected_microphone/>
                 </div>
             </section>
             <section class="card">

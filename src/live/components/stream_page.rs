@@ -532,7 +532,7 @@ mod browser {
                     std::time::Duration::from_millis(RECOVERY_MS as u64),
                 );
             }
-            PeerEvent::State(_) => {}
+            PeerEvent::State(_) | PeerEvent::DataOpen | PeerEvent::Data(_) => {}
         });
 
         let handler_state = state.clone();
