@@ -2,6 +2,7 @@
 
 pub mod clock;
 pub mod devices;
+pub mod media_toggles;
 
 use crate::auth::components::{use_auth, AccountMenu};
 use leptos::prelude::*;

@@ -183,6 +183,9 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
                     })}
                     {move || media_error.get().map(|msg| view! { <div class="video-overlay" role="alert"><p>{msg}</p></div> })}
                 </div>
+                <Show when=move || !ended.get()>
+                    <crate::ui::media_toggles::MediaToggles video=video/>
+                </Show>
             </section>
             <aside class="card stream-info">
                 <p>

@@ -341,6 +341,11 @@ pub fn attach_remote(peer: PeerId, video: &HtmlVideoElement) {
         (s.remotes.get(&peer).and_then(|r| r.stream.clone()), s.ui)
     };
     let Some(stream) = stream else { return };
+    let current: Option<JsValue> = video.src_object().map(Into::into);
+    if current.is_some_and(|c| c == JsValue::from(stream.clone())) {
+        // Already showing it (a second track of the same stream arrived): reassigning would restart it.
+        return;
+    }
     media::attach(video, &stream);
     let video = video.clone();
     spawn_local(async move {

@@ -585,13 +585,16 @@ fn RemoteTile(ui: CallUi, peer: PeerId) -> impl IntoView {
     let me = Memo::new(move |_| ui.participants.with(|l| l.iter().find(|p| p.peer == peer).cloned()));
     let video = NodeRef::<leptos::html::Video>::new();
     let show_stats = RwSignal::new(false);
+    // Only a new or changed media stream re-attaches the video (stats updates change `me` every 2 s).
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| {
-        let version = me.with(|p| p.as_ref().map(|p| p.stream_version));
-        if let (Some(_), Some(el)) = (version, video.get()) {
-            engine::attach_remote(peer, &el);
-        }
-    });
+    {
+        let version = Memo::new(move |_| me.with(|p| p.as_ref().map(|p| p.stream_version)));
+        Effect::new(move |_| {
+            if let (Some(_), Some(el)) = (version.get(), video.get()) {
+                engine::attach_remote(peer, &el);
+            }
+        });
+    }
     let name = move || me.with(|p| p.as_ref().map(|p| p.name.clone()).unwrap_or_default());
     let field = move |f: fn(&Participant) -> bool| move || me.with(|p| p.as_ref().is_some_and(f));
     let muted = field(|p| !p.audio);
