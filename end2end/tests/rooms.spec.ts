@@ -10,6 +10,7 @@ const PASSWORD = 'correct-horse-battery-9';
 async function newUser(browser: Browser, prefix: string, displayName: string): Promise<Page> {
   const context = await browser.newContext();
   const page = await context.newPage();
+  if (process.env.ROOMS_DEBUG) page.on('console', (m) => console.log(`[${displayName}] ${m.type()}: ${m.text()}`));
   await signUp(page, { username: uniqueName(prefix), displayName, password: PASSWORD });
   await expectSignedInAs(page, displayName);
   return page;

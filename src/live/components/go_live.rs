@@ -92,18 +92,21 @@ fn GoLiveForm() -> impl IntoView {
                 let mic = (!mic.is_empty()).then_some(mic);
                 match media::capture(cam.as_deref(), mic.as_deref()).await {
                     Ok(stream) => {
-                        if let Some(el) = video.get_untracked() {
+                        if let Some(el) = video.try_get_untracked().flatten() {
                             media::attach(&el, &stream);
                         }
                         preview::keep(stream);
-                        camera.set(Some(Ok(())));
+                        // The page may be gone by now (Go Live clicked): writes must not panic then.
+                        camera.try_set(Some(Ok(())));
                         // Labels are only readable once permission is granted, so list devices now.
                         if let Ok((cams, mics)) = media::list_devices().await {
-                            cameras.set(cams.into_iter().map(|d| (d.id, d.label)).collect());
-                            microphones.set(mics.into_iter().map(|d| (d.id, d.label)).collect());
+                            cameras.try_set(cams.into_iter().map(|d| (d.id, d.label)).collect());
+                            microphones.try_set(mics.into_iter().map(|d| (d.id, d.label)).collect());
                         }
                     }
-                    Err(e) => camera.set(Some(Err(e.to_string()))),
+                    Err(e) => {
+                        camera.try_set(Some(Err(e.to_string())));
+                    }
                 }
             });
         });

@@ -96,11 +96,23 @@ pub fn set_local(stream: Option<MediaStream>) {
         media::stop(&old);
     }
     s.camera = stream.as_ref().and_then(|st| st.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok());
+    // Already in a call: send the new tracks instead (replaceTrack, no renegotiation).
+    if let Some(st) = &stream {
+        let audio = st.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        for r in s.remotes.values() {
+            if let (Some(camera), None) = (&s.camera, &s.screen) {
+                r.peer.replace_video_track(camera);
+            }
+            if let Some(audio) = &audio {
+                r.peer.replace_audio_track(audio);
+            }
+        }
+    }
     let ui = s.ui;
-    ui.has_audio.set(stream.as_ref().is_some_and(|st| st.get_audio_tracks().length() > 0));
-    ui.has_video.set(s.camera.is_some());
+    ui.has_audio.try_set(stream.as_ref().is_some_and(|st| st.get_audio_tracks().length() > 0));
+    ui.has_video.try_set(s.camera.is_some());
     s.local = stream;
-    ui.local_version.update(|v| *v += 1);
+    ui.local_version.try_update(|v| *v += 1);
 }
 
 /// Enters `room`: joins it (and rejoins after reconnects); peers connect as members appear.
@@ -146,11 +158,11 @@ fn close_remotes(s: &mut State) {
     for (_, r) in s.remotes.drain() {
         r.peer.close();
     }
-    s.ui.participants.set(Vec::new());
+    s.ui.participants.try_set(Vec::new());
 }
 
 fn update(ui: CallUi, peer: PeerId, f: impl FnOnce(&mut Participant)) {
-    ui.participants.update(|list| {
+    ui.participants.try_update(|list| {
         if let Some(p) = list.iter_mut().find(|p| p.peer == peer) {
             f(p);
         }
@@ -159,8 +171,8 @@ fn update(ui: CallUi, peer: PeerId, f: impl FnOnce(&mut Participant)) {
 
 fn my_state(s: &State) -> DataMsg {
     DataMsg::State {
-        audio: s.ui.mic_on.get_untracked() && s.ui.has_audio.get_untracked(),
-        video: s.ui.cam_on.get_untracked() && s.ui.has_video.get_untracked(),
+        audio: s.ui.mic_on.try_get_untracked().unwrap_or_default() && s.ui.has_audio.try_get_untracked().unwrap_or_default(),
+        video: s.ui.cam_on.try_get_untracked().unwrap_or_default() && s.ui.has_video.try_get_untracked().unwrap_or_default(),
         screen: s.screen.is_some(),
     }
 }
@@ -170,7 +182,30 @@ fn broadcast_data(s: &State, msg: &DataMsg) -> usize {
     s.remotes.values().filter(|r| r.peer.send_data(&text)).count()
 }
 
-/// Opens a peer connection to `info` (unless one exists): the newer connection (higher peer id) is polite.
+/// Whether this page is the polite peer toward `remote`: the connection with the higher peer id is polite.
+fn polite_toward(remote: PeerId) -> bool {
+    client::me().is_some_and(|me| me > remote)
+}
+
+/// A member is in the room (from `joined` or `peer_joined`): show its tile, and if this page is the impolite
+/// side, open the connection and offer. The polite side waits for that offer and adds its own tracks before
+/// answering ([`connect`] from the first signal), so the first negotiation of a pair never has crossing
+/// offers. (Chromium leaves the receivers of a rolled-back `addTrack` transceiver muted, so initial glare
+/// cost a direction of media; perfect negotiation still handles collisions in later renegotiations.)
+fn appear(e: &Rc<RefCell<State>>, info: &PeerInfo) {
+    let ui = e.borrow().ui;
+    let remote = info.peer;
+    ui.participants.try_update(|list| {
+        if !list.iter().any(|p| p.peer == remote) {
+            list.push(Participant::new(remote, info.name.clone()));
+        }
+    });
+    if !polite_toward(remote) {
+        connect(e, info);
+    }
+}
+
+/// Opens a peer connection to `info` (unless one exists), with the data channel and the local tracks.
 fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
     let mut s = e.borrow_mut();
     let Some(room) = s.room.clone() else { return };
@@ -178,7 +213,7 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
         return;
     }
     let remote = info.peer;
-    let polite = client::me().is_some_and(|me| me > remote);
+    let polite = polite_toward(remote);
     let send: Rc<dyn Fn(Signal)> =
         Rc::new(move |signal| {
             client::send(&ClientMsg::Signal { room: room.clone(), to: remote, signal });
@@ -189,6 +224,7 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
             peer_event(&e, remote, event);
         }
     });
+    leptos::logging::log!("call: connecting to peer {remote} ({}), polite = {polite}", info.name);
     let peer = match Peer::new(&s.ice, polite, send, on_event) {
         Ok(peer) => peer,
         Err(err) => {
@@ -206,7 +242,7 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
     s.remotes.insert(remote, Remote { peer, stream: None, last: None });
     let ui = s.ui;
     drop(s);
-    ui.participants.update(|list| {
+    ui.participants.try_update(|list| {
         if !list.iter().any(|p| p.peer == remote) {
             list.push(Participant::new(remote, info.name.clone()));
         }
@@ -223,6 +259,7 @@ fn peer_event(e: &Rc<RefCell<State>>, remote: PeerId, event: PeerEvent) {
             update(ui, remote, |p| p.stream_version += 1);
         }
         PeerEvent::State(state) => {
+            leptos::logging::log!("call: peer {remote} is {state:?}");
             let conn = match state {
                 PeerState::Connected => ConnState::Connected,
                 PeerState::Disconnected | PeerState::Failed => ConnState::Reconnecting,
@@ -250,10 +287,10 @@ fn peer_event(e: &Rc<RefCell<State>>, remote: PeerId, event: PeerEvent) {
                 p.screen = screen;
             }),
             Some(DataMsg::Chat { text, .. }) => {
-                let name = ui.participants.with_untracked(|list| {
+                let name = ui.participants.try_with_untracked(|list| {
                     list.iter().find(|p| p.peer == remote).map(|p| p.name.clone()).unwrap_or_default()
-                });
-                ui.chat.update(|c| c.push(ChatLine { from: name, text, at_ms: js_sys::Date::now() as i64, mine: false }));
+                }).unwrap_or_default();
+                ui.chat.try_update(|c| c.push(ChatLine { from: name, text, at_ms: js_sys::Date::now() as i64, mine: false }));
             }
             None => {}
         },
@@ -265,7 +302,7 @@ fn remove(e: &Rc<RefCell<State>>, peer: PeerId) {
     if let Some(r) = s.remotes.remove(&peer) {
         r.peer.close();
     }
-    s.ui.participants.update(|list| list.retain(|p| p.peer != peer));
+    s.ui.participants.try_update(|list| list.retain(|p| p.peer != peer));
 }
 
 /// Feeds a signaling event to the engine; returns `true` if it concerned the engine's room.
@@ -283,12 +320,12 @@ pub fn handle(event: &ClientEvent) -> bool {
         ClientEvent::Msg(msg) => match msg {
             ServerMsg::Joined { room: r, peers } if *r == room => {
                 for p in peers {
-                    connect(&e, p);
+                    appear(&e, p);
                 }
                 true
             }
             ServerMsg::PeerJoined { room: r, peer } if *r == room => {
-                connect(&e, peer);
+                appear(&e, peer);
                 true
             }
             ServerMsg::PeerLeft { room: r, peer } if *r == room => {
@@ -297,10 +334,17 @@ pub fn handle(event: &ClientEvent) -> bool {
             }
             ServerMsg::Signal { room: r, from, signal, .. } if *r == room => {
                 if !e.borrow().remotes.contains_key(from) {
+                    // The impolite side's first offer: connect now (tracks added before the offer is applied).
+                    let ui = e.borrow().ui;
+                    let name = ui
+                        .participants
+                        .try_with_untracked(|l| l.iter().find(|p| p.peer == *from).map(|p| p.name.clone()))
+                        .flatten()
+                        .unwrap_or_else(|| "Guest".into());
                     let info = PeerInfo {
                         peer: *from,
                         user: crate::ids::UserId(uuid::Uuid::nil()),
-                        name: "Guest".into(),
+                        name,
                         role: Default::default(),
                     };
                     connect(&e, &info);
@@ -350,7 +394,12 @@ pub fn attach_remote(peer: PeerId, video: &HtmlVideoElement) {
     let video = video.clone();
     spawn_local(async move {
         if let Ok(p) = video.play() {
-            if wasm_bindgen_futures::JsFuture::from(p).await.is_err() {
+            let Err(err) = wasm_bindgen_futures::JsFuture::from(p).await else { return };
+            // `AbortError`: a newer load replaced this one (it plays by itself, `autoplay`). Only a refusal to
+            // play with sound (`NotAllowedError`) needs the muted fallback and a click.
+            let name = js_sys::Reflect::get(&err, &JsValue::from_str("name")).ok().and_then(|n| n.as_string());
+            if name.as_deref() == Some("NotAllowedError") {
+                leptos::logging::warn!("call: the browser refused to play peer {peer}'s media with sound");
                 video.set_muted(true);
                 update(ui, peer, |p| p.needs_unmute = true);
                 if let Ok(p) = video.play() {
@@ -365,13 +414,13 @@ pub fn attach_remote(peer: PeerId, video: &HtmlVideoElement) {
 pub fn toggle_mic() {
     let Some(e) = engine() else { return };
     let s = e.borrow();
-    let on = !s.ui.mic_on.get_untracked();
+    let on = !s.ui.mic_on.try_get_untracked().unwrap_or_default();
     if let Some(local) = &s.local {
         for t in local.get_audio_tracks().iter() {
             t.unchecked_into::<MediaStreamTrack>().set_enabled(on);
         }
     }
-    s.ui.mic_on.set(on);
+    s.ui.mic_on.try_set(on);
     broadcast_data(&s, &my_state(&s));
 }
 
@@ -379,11 +428,11 @@ pub fn toggle_mic() {
 pub fn toggle_camera() {
     let Some(e) = engine() else { return };
     let s = e.borrow();
-    let on = !s.ui.cam_on.get_untracked();
+    let on = !s.ui.cam_on.try_get_untracked().unwrap_or_default();
     if let Some(camera) = &s.camera {
         camera.set_enabled(on);
     }
-    s.ui.cam_on.set(on);
+    s.ui.cam_on.try_set(on);
     broadcast_data(&s, &my_state(&s));
 }
 
@@ -397,7 +446,7 @@ pub fn switch_device(kind: &'static str, device: String) {
         let track = match media::capture_track(kind, device.as_deref()).await {
             Ok(track) => track,
             Err(err) => {
-                ui.notice.set(Some(err.to_string()));
+                ui.notice.try_set(Some(err.to_string()));
                 return;
             }
         };
@@ -416,7 +465,7 @@ pub fn switch_device(kind: &'static str, device: String) {
         }
         local.add_track(&track);
         if kind == "video" {
-            track.set_enabled(ui.cam_on.get_untracked());
+            track.set_enabled(ui.cam_on.try_get_untracked().unwrap_or_default());
             s.camera = Some(track.clone());
             if s.screen.is_none() {
                 for r in s.remotes.values() {
@@ -424,14 +473,14 @@ pub fn switch_device(kind: &'static str, device: String) {
                 }
             }
         } else {
-            track.set_enabled(ui.mic_on.get_untracked());
+            track.set_enabled(ui.mic_on.try_get_untracked().unwrap_or_default());
             for r in s.remotes.values() {
                 r.peer.replace_audio_track(&track);
             }
         }
         drop(s);
-        ui.notice.set(None);
-        ui.local_version.update(|v| *v += 1);
+        ui.notice.try_set(None);
+        ui.local_version.try_update(|v| *v += 1);
     });
 }
 
@@ -444,7 +493,7 @@ pub fn share_screen() {
         let track = match media::capture_screen().await {
             Ok(track) => track,
             Err(err) => {
-                ui.notice.set(Some(format!("Screen sharing did not start: {err}")));
+                ui.notice.try_set(Some(format!("Screen sharing did not start: {err}")));
                 return;
             }
         };
@@ -458,11 +507,11 @@ pub fn share_screen() {
             old.stop();
         }
         s.screen_ended = Some(ended);
-        ui.sharing.set(true);
-        ui.notice.set(None);
+        ui.sharing.try_set(true);
+        ui.notice.try_set(None);
         broadcast_data(&s, &my_state(&s));
         drop(s);
-        ui.local_version.update(|v| *v += 1);
+        ui.local_version.try_update(|v| *v += 1);
     });
 }
 
@@ -480,10 +529,10 @@ pub fn stop_share() {
         }
     }
     let ui = s.ui;
-    ui.sharing.set(false);
+    ui.sharing.try_set(false);
     broadcast_data(&s, &my_state(&s));
     drop(s);
-    ui.local_version.update(|v| *v += 1);
+    ui.local_version.try_update(|v| *v += 1);
 }
 
 /// Sends a chat line to every peer whose data channel is open; returns how many got it (0: nobody).
@@ -492,7 +541,7 @@ pub fn send_chat(text: &str) -> usize {
     let s = e.borrow();
     let sent = broadcast_data(&s, &DataMsg::Chat { text: text.to_string(), sent_at_ms: js_sys::Date::now() as i64 });
     if sent > 0 {
-        s.ui.chat.update(|c| {
+        s.ui.chat.try_update(|c| {
             c.push(ChatLine { from: "You".into(), text: text.to_string(), at_ms: js_sys::Date::now() as i64, mine: true })
         });
     }

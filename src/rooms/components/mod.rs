@@ -374,6 +374,10 @@ fn Room(room: RoomView) -> impl IntoView {
     #[cfg(not(feature = "hydrate"))]
     let _ = &slug;
 
+    let screen = Memo::new(move |_| match phase.get() {
+        Phase::Joining => Phase::PreJoin,
+        other => other,
+    });
     let join = move || {
         phase.set(Phase::Joining);
         #[cfg(feature = "hydrate")]
@@ -403,7 +407,8 @@ fn Room(room: RoomView) -> impl IntoView {
                 </button>
             </div>
         </div>
-        {move || match phase.get() {
+        // One view per screen: going from PreJoin to Joining must not re-create the pre-join screen (and capture again).
+        {move || match screen.get() {
             Phase::PreJoin | Phase::Joining => view! {
                 <PreJoin ui=ui joining=Signal::derive(move || phase.get() == Phase::Joining) on_join=join.clone()/>
             }.into_any(),
@@ -457,19 +462,24 @@ fn PreJoin(ui: CallUi, joining: Signal<bool>, on_join: impl Fn() + Clone + Send 
                 let mic = (!mic.is_empty()).then_some(mic);
                 match media::capture(cam.as_deref(), mic.as_deref()).await {
                     Ok(stream) => {
-                        if let Some(el) = video.get_untracked() {
+                        // Gone meanwhile (joined, left the page): this capture is not wanted.
+                        if camera.try_set(Some(Ok(()))).is_some() {
+                            media::stop(&stream);
+                            return;
+                        }
+                        if let Some(el) = video.try_get_untracked().flatten() {
                             media::attach(&el, &stream);
                         }
                         engine::set_local(Some(stream));
-                        camera.set(Some(Ok(())));
                         if let Ok((cams, mics)) = media::list_devices().await {
-                            cameras.set(cams.into_iter().map(|d| (d.id, d.label)).collect());
-                            microphones.set(mics.into_iter().map(|d| (d.id, d.label)).collect());
+                            cameras.try_set(cams.into_iter().map(|d| (d.id, d.label)).collect());
+                            microphones.try_set(mics.into_iter().map(|d| (d.id, d.label)).collect());
                         }
                     }
                     Err(e) => {
-                        engine::set_local(None);
-                        camera.set(Some(Err(e.to_string())));
+                        if camera.try_set(Some(Err(e.to_string()))).is_none() {
+                            engine::set_local(None);
+                        }
                     }
                 }
             });
@@ -684,8 +694,8 @@ fn Controls(ui: CallUi, on_leave: impl Fn() + Clone + Send + Sync + 'static) -> 
         use leptos::task::spawn_local;
         spawn_local(async move {
             if let Ok((cams, mics)) = crate::rtc::media::list_devices().await {
-                cameras.set(cams.into_iter().map(|d| (d.id, d.label)).collect());
-                microphones.set(mics.into_iter().map(|d| (d.id, d.label)).collect());
+                cameras.try_set(cams.into_iter().map(|d| (d.id, d.label)).collect());
+                microphones.try_set(mics.into_iter().map(|d| (d.id, d.label)).collect());
             }
         });
         // Switch devices when a picker changes (not on the initial value).
@@ -852,9 +862,11 @@ fn Matching() -> impl IntoView {
             match media::capture(None, None).await {
                 Ok(stream) => {
                     engine::set_local(Some(stream));
-                    camera.set(Some(Ok(())));
+                    camera.try_set(Some(Ok(())));
                 }
-                Err(e) => camera.set(Some(Err(e.to_string()))),
+                Err(e) => {
+                    camera.try_set(Some(Err(e.to_string())));
+                }
             }
         });
         client::subscribe_scoped(move |event: &ClientEvent| {

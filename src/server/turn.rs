@@ -1,0 +1,78 @@
+//! Ephemeral TURN credentials by the TURN REST API (draft-uberti-behave-turn-rest-00), as coturn checks them
+//! with `use-auth-secret` / `static-auth-secret`: the username is `"<expiry unix seconds>:<user id>"` and the
+//! password `base64(HMAC-SHA1(secret, username))`. The shared secret stays on the server: [`TurnSecret`]
+//! implements neither `Serialize` nor a revealing `Debug`.
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha1::Sha1;
+
+/// Longest lifetime of issued credentials, in seconds (1 hour).
+pub const MAX_TTL_SECS: u64 = 3600;
+
+/// The secret shared with the TURN server. Never serialized; `Debug` prints `TurnSecret(<redacted>)`.
+#[derive(Clone)]
+pub struct TurnSecret(String);
+
+impl TurnSecret {
+    /// Wraps the configured secret; `None` for an empty one.
+    pub fn new(secret: impl Into<String>) -> Option<Self> {
+        let secret = secret.into();
+        (!secret.is_empty()).then_some(Self(secret))
+    }
+}
+
+impl std::fmt::Debug for TurnSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TurnSecret(<redacted>)")
+    }
+}
+
+/// One set of TURN credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TurnCredentials {
+    /// `"<expiry>:<user>"`.
+    pub username: String,
+    /// `base64(HMAC-SHA1(secret, username))`.
+    pub credential: String,
+    /// When they stop working, in seconds since the Unix epoch.
+    pub expires_at: u64,
+}
+
+/// Credentials for `user` (any string without `:`; we use the account's UUID) valid from `now` (Unix
+/// seconds) for `ttl_secs`, capped at [`MAX_TTL_SECS`].
+pub fn credentials(secret: &TurnSecret, user: &str, now: u64, ttl_secs: u64) -> TurnCredentials {
+    let expires_at = now + ttl_secs.clamp(1, MAX_TTL_SECS);
+    let username = format!("{expires_at}:{user}");
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = Hmac::<Sha1>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key length");
+    mac.update(username.as_bytes());
+    let credential = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    TurnCredentials { username, credential, expires_at }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_vector() {
+        // Computed independently: base64(HMAC-SHA1("coturn-shared-secret", username)).
+        let secret = TurnSecret::new("coturn-shared-secret").unwrap();
+        let c = credentials(&secret, "0190a000-0000-7000-8000-000000000001", 1_700_000_000, 3600);
+        assert_eq!(c.username, "1700003600:0190a000-0000-7000-8000-000000000001");
+        assert_eq!(c.credential, "T1u6gAsaXUXDVFkjSpWNm3K+lGI=");
+        assert_eq!(c.expires_at, 1_700_003_600);
+    }
+
+    #[test]
+    fn lifetime_is_capped_at_one_hour_and_the_secret_is_not_printed() {
+        let secret = TurnSecret::new("s3cret").unwrap();
+        let c = credentials(&secret, "u", 100, 86_400);
+        assert_eq!(c.expires_at, 100 + MAX_TTL_SECS);
+        assert!(!format!("{secret:?}").contains("s3cret"));
+        assert!(TurnSecret::new("").is_none());
+        // A different user or expiry gives a different credential.
+        assert_ne!(credentials(&secret, "v", 100, 60).credential, credentials(&secret, "u", 100, 60).credential);
+    }
+}
