@@ -198,7 +198,7 @@ fn machine() -> Machine {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0.0);
     Machine {
-        nproc: sh("nproc", &[]).unwrap_or_else(|| "?".into()),
+        nproc: sh("nproc", &["--all"]).unwrap_or_else(|| "?".into()),
         model,
         ram: format!("{:.1} GiB", mem_kb / 1024.0 / 1024.0),
         kernel: format!("{} {}", sh("uname", &["-s"]).unwrap_or_default(), sh("uname", &["-r"]).unwrap_or_default()),
@@ -527,7 +527,7 @@ cached until a stream starts or ends, at most 1 s; categories are read once) and
 with mimalloc; the rendering itself remains. Next steps: render this route with `SsrMode::Async` (one \
 write instead of streamed chunks) or cache the rendered page for signed-out visitors for a fraction of a \
 second.";
-    const BUNDLE: &str = "all pages (live shopping, catalog, orders, chat, proctoring) are one WASM \
+    const BUNDLE: &str = "all pages (live shopping, catalog, orders, chat, proctoring, video rooms) are one WASM \
 module, and most of its code is Leptos' rendering and reactive code monomorphized per view: in a \
 name-section breakdown of the build before wasm-opt, `tachys` and `reactive_graph` generics are over half \
 of the code, serde about 8%, our own functions under 4%. The profile is already at the small end \
