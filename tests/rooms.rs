@@ -131,7 +131,8 @@ async fn two_people_are_matched_call_each_other_and_next_ends_it_for_both(pool: 
     a.send(&ClientMsg::FindPartner).await;
     assert_eq!(a.recv().await, ServerMsg::MatchWaiting { waiting: 1 });
     b.send(&ClientMsg::FindPartner).await;
-    let (room_b, partner_of_b) = matched(&recv_until(&mut b, |m| matches!(m, ServerMsg::Matched { .. })).await).unwrap();
+    let (room_b, partner_of_b) =
+        matched(&recv_until(&mut b, |m| matches!(m, ServerMsg::Matched { .. })).await).unwrap();
     let (room_a, partner_of_a) = matched(&a.recv().await).unwrap();
     assert_eq!(room_a, room_b);
     assert_eq!((partner_of_a, partner_of_b), (b.peer, a.peer));
@@ -152,7 +153,10 @@ async fn two_people_are_matched_call_each_other_and_next_ends_it_for_both(pool: 
     a.send(&ClientMsg::FindPartner).await;
     let got = recv_until(&mut b, |m| matches!(m, ServerMsg::PartnerLeft { .. })).await;
     assert_eq!(got, ServerMsg::PartnerLeft { room: room_a.clone() });
-    assert_eq!(recv_until(&mut a, |m| matches!(m, ServerMsg::MatchWaiting { .. })).await, ServerMsg::MatchWaiting { waiting: 1 });
+    assert_eq!(
+        recv_until(&mut a, |m| matches!(m, ServerMsg::MatchWaiting { .. })).await,
+        ServerMsg::MatchWaiting { waiting: 1 }
+    );
     // The ended pair's room can no longer be joined.
     b.send(&ClientMsg::Join { room: room_a.clone() }).await;
     assert!(matches!(
@@ -186,7 +190,10 @@ async fn nobody_is_matched_with_themselves_and_a_disconnect_ends_the_match(pool:
 
     // A closes the tab: B is told.
     drop(a1);
-    assert_eq!(recv_until(&mut b, |m| matches!(m, ServerMsg::PartnerLeft { .. })).await, ServerMsg::PartnerLeft { room });
+    assert_eq!(
+        recv_until(&mut b, |m| matches!(m, ServerMsg::PartnerLeft { .. })).await,
+        ServerMsg::PartnerLeft { room }
+    );
 
     // Stop leaves the queue.
     a2.send(&ClientMsg::StopMatching).await;

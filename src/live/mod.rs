@@ -145,15 +145,28 @@ pub async fn get_stream(id: StreamId) -> Result<StreamDetail, AppError> {
     crate::error::with_status(service::stream_detail(id).await)
 }
 
-/// The ICE servers (STUN/TURN) browsers use for peer connections, from the server's `--ice-servers`.
-/// Empty by default, which works when all peers share one network.
+/// The ICE servers (STUN/TURN) browsers use for peer connections: the server's `--ice-servers` for
+/// everyone, plus, for a signed-in caller when `--turn-urls` and `--turn-secret` are set, the TURN URLs with
+/// credentials of the TURN REST API (`"<expiry>:<user id>"` + HMAC, valid `--turn-ttl-secs`, at most 1 hour;
+/// see `server::turn`). Empty by default, which works when all peers share one network.
 #[server(prefix = "/api", endpoint = "ice_servers")]
 pub async fn ice_servers() -> Result<Vec<IceServer>, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
-    let urls = &state.config.ice_servers;
-    Ok(if urls.is_empty() {
-        Vec::new()
-    } else {
-        vec![IceServer { urls: urls.clone(), username: None, credential: None }]
-    })
+    let config = &state.config;
+    let mut servers = Vec::new();
+    if !config.ice_servers.is_empty() {
+        servers.push(IceServer { urls: config.ice_servers.clone(), username: None, credential: None });
+    }
+    if let (Some(secret), false) = (&config.turn_secret, config.turn_urls.is_empty()) {
+        if let Some(user) = crate::auth::backend::current_user().await? {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+            let c = crate::server::turn::credentials(secret, &user.id.to_string(), now, config.turn_ttl_secs);
+            servers.push(IceServer {
+                urls: config.turn_urls.clone(),
+                username: Some(c.username),
+                credential: Some(c.credential),
+            });
+        }
+    }
+    Ok(servers)
 }

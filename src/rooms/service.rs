@@ -88,7 +88,8 @@ pub async fn create_room(name: &str) -> Result<RoomView, AppError> {
 /// Body of `get_room`. Errors: `NotFound`.
 pub async fn room(slug: &str) -> Result<RoomView, AppError> {
     let state = expect_context::<AppState>();
-    let not_found = || AppError::NotFound("There is no room at this link. Check the link, or create a new room.".into());
+    let not_found =
+        || AppError::NotFound("There is no room at this link. Check the link, or create a new room.".into());
     if !valid_slug(slug) {
         return Err(not_found());
     }
@@ -184,7 +185,8 @@ fn deliver(state: &AppState, events: Vec<MatchEvent>) -> bool {
             }
             MatchEvent::Matched { pair, a, b } => {
                 let room = RoomId::Match(pair);
-                let info = |s: &Seat| PeerInfo { peer: s.peer, user: s.user, name: s.name.clone(), role: MemberRole::Member };
+                let info =
+                    |s: &Seat| PeerInfo { peer: s.peer, user: s.user, name: s.name.clone(), role: MemberRole::Member };
                 state.hub.send(a.peer, &ServerMsg::Matched { room: room.clone(), partner: info(&b) });
                 state.hub.send(b.peer, &ServerMsg::Matched { room, partner: info(&a) });
                 tracing::debug!(pair, a = %a.peer, b = %b.peer, "matched");

@@ -19,9 +19,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    Event, MessageEvent, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit,
-    RtcTrackEvent,
+    Event, MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit,
+    RtcDataChannelState, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 // Members that web-sys 0.3.107 does not bind, on local views of the same JS objects (an inherent impl on the

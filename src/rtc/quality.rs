@@ -85,8 +85,8 @@ pub fn interval(prev: &Counters, cur: &Counters) -> (Option<f64>, Option<f64>, u
     let expected = received + lost;
     let loss = (expected > 0).then(|| lost as f64 * 100.0 / expected as f64);
     let seconds = (cur.at_ms - prev.at_ms) / 1000.0;
-    let kbps = (seconds > 0.0)
-        .then(|| cur.bytes_received.saturating_sub(prev.bytes_received) as f64 * 8.0 / 1000.0 / seconds);
+    let kbps =
+        (seconds > 0.0).then(|| cur.bytes_received.saturating_sub(prev.bytes_received) as f64 * 8.0 / 1000.0 / seconds);
     (loss, if seconds > 0.0 { kbps } else { None }, received)
 }
 

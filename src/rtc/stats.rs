@@ -93,14 +93,12 @@ pub async fn read(peer: &Peer) -> Result<Reading, JsValue> {
     }
     reading.jitter_ms = reading.jitter_ms.or(audio_jitter);
     // The selected pair (from the transport), else a nominated pair that succeeded.
-    let pair = pairs
-        .iter()
-        .find(|p| selected_pair.is_some() && text(p, "id") == selected_pair)
-        .or_else(|| {
-            pairs.iter().find(|p| {
-                text(p, "state").as_deref() == Some("succeeded") && field(p, "nominated").and_then(|v| v.as_bool()) == Some(true)
-            })
-        });
+    let pair = pairs.iter().find(|p| selected_pair.is_some() && text(p, "id") == selected_pair).or_else(|| {
+        pairs.iter().find(|p| {
+            text(p, "state").as_deref() == Some("succeeded")
+                && field(p, "nominated").and_then(|v| v.as_bool()) == Some(true)
+        })
+    });
     reading.rtt_ms = pair.and_then(|p| number(p, "currentRoundTripTime")).map(|s| s * 1000.0);
     Ok(reading)
 }

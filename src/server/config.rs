@@ -30,6 +30,20 @@ pub struct Config {
     #[arg(long, env = "ONAIR_ICE_SERVERS", value_delimiter = ',')]
     pub ice_servers: Vec<String>,
 
+    /// TURN server URLs (`turn:host:3478?transport=udp`, `turn:host:3478?transport=tcp`, `turns:host:443`),
+    /// comma-separated. Used only with `--turn-secret`: signed-in users get short-lived credentials for them.
+    #[arg(long, env = "ONAIR_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The TURN server's shared secret (coturn `static-auth-secret` with `use-auth-secret`). Stays on the
+    /// server; browsers get `expiry:user` + HMAC credentials (TURN REST API). Prefer the environment variable.
+    #[arg(long, env = "ONAIR_TURN_SECRET", value_parser = parse_turn_secret, hide_env_values = true)]
+    pub turn_secret: Option<crate::server::turn::TurnSecret>,
+
+    /// Lifetime of issued TURN credentials, in seconds (at most 3600).
+    #[arg(long, env = "ONAIR_TURN_TTL_SECS", default_value_t = 3600)]
+    pub turn_ttl_secs: u64,
+
     /// Folder with the built site (`pkg/` with the WASM, JS and CSS, plus public assets).
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -97,4 +111,8 @@ impl Config {
         }
         origins
     }
+}
+
+fn parse_turn_secret(value: &str) -> Result<crate::server::turn::TurnSecret, String> {
+    crate::server::turn::TurnSecret::new(value).ok_or_else(|| "the TURN secret must not be empty".to_string())
 }

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod demo;
 pub mod state;
+pub mod turn;
 
 use crate::app::{shell, App};
 use crate::auth::backend::Backend;

@@ -173,7 +173,10 @@ async fn wait_for_quiet(opts: &Opts, what: &str) -> String {
             return load;
         }
         if !said {
-            eprintln!("{what}: waiting for the load average ({load}) to drop below {} (at most {} s)", opts.quiet_load, opts.quiet_wait_secs);
+            eprintln!(
+                "{what}: waiting for the load average ({load}) to drop below {} (at most {} s)",
+                opts.quiet_load, opts.quiet_wait_secs
+            );
             said = true;
         }
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;

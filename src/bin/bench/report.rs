@@ -258,7 +258,13 @@ pub fn section(r: &Results, m: &Machine) -> String {
         format!(
             " Load average (1, 5, 15 min) as each benchmark started: {}{}",
             r.loads.iter().map(|(what, load)| format!("{what} {load}")).collect::<Vec<_>>().join("; "),
-            if r.loads.iter().any(|(_, l)| l.split(',').next().and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(0.0) >= 1.5) {
+            if r.loads.iter().any(|(_, l)| l
+                .split(',')
+                .next()
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+                >= 1.5)
+            {
                 " (other work was running on the 2 CPUs for some of them: those numbers are on the slow side)."
             } else {
                 " (the machine was otherwise quiet)."

@@ -2,8 +2,8 @@
 //! the Go Live button. The captured stream is handed to the seller's page after going live.
 
 use crate::auth::components::use_auth;
-use crate::ui::devices::DevicePicker;
 use crate::live::{list_categories, GoLive, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS};
+use crate::ui::devices::DevicePicker;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;

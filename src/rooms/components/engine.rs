@@ -171,8 +171,10 @@ fn update(ui: CallUi, peer: PeerId, f: impl FnOnce(&mut Participant)) {
 
 fn my_state(s: &State) -> DataMsg {
     DataMsg::State {
-        audio: s.ui.mic_on.try_get_untracked().unwrap_or_default() && s.ui.has_audio.try_get_untracked().unwrap_or_default(),
-        video: s.ui.cam_on.try_get_untracked().unwrap_or_default() && s.ui.has_video.try_get_untracked().unwrap_or_default(),
+        audio: s.ui.mic_on.try_get_untracked().unwrap_or_default()
+            && s.ui.has_audio.try_get_untracked().unwrap_or_default(),
+        video: s.ui.cam_on.try_get_untracked().unwrap_or_default()
+            && s.ui.has_video.try_get_untracked().unwrap_or_default(),
         screen: s.screen.is_some(),
     }
 }
@@ -214,10 +216,9 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
     }
     let remote = info.peer;
     let polite = polite_toward(remote);
-    let send: Rc<dyn Fn(Signal)> =
-        Rc::new(move |signal| {
-            client::send(&ClientMsg::Signal { room: room.clone(), to: remote, signal });
-        });
+    let send: Rc<dyn Fn(Signal)> = Rc::new(move |signal| {
+        client::send(&ClientMsg::Signal { room: room.clone(), to: remote, signal });
+    });
     let weak = Rc::downgrade(e);
     let on_event: Rc<dyn Fn(PeerEvent)> = Rc::new(move |event| {
         if let Some(e) = weak.upgrade() {
@@ -287,10 +288,15 @@ fn peer_event(e: &Rc<RefCell<State>>, remote: PeerId, event: PeerEvent) {
                 p.screen = screen;
             }),
             Some(DataMsg::Chat { text, .. }) => {
-                let name = ui.participants.try_with_untracked(|list| {
-                    list.iter().find(|p| p.peer == remote).map(|p| p.name.clone()).unwrap_or_default()
-                }).unwrap_or_default();
-                ui.chat.try_update(|c| c.push(ChatLine { from: name, text, at_ms: js_sys::Date::now() as i64, mine: false }));
+                let name = ui
+                    .participants
+                    .try_with_untracked(|list| {
+                        list.iter().find(|p| p.peer == remote).map(|p| p.name.clone()).unwrap_or_default()
+                    })
+                    .unwrap_or_default();
+                ui.chat.try_update(|c| {
+                    c.push(ChatLine { from: name, text, at_ms: js_sys::Date::now() as i64, mine: false })
+                });
             }
             None => {}
         },
@@ -455,10 +461,11 @@ pub fn switch_device(kind: &'static str, device: String) {
             track.stop();
             return;
         };
-        let old: Vec<MediaStreamTrack> = if kind == "video" { local.get_video_tracks() } else { local.get_audio_tracks() }
-            .iter()
-            .map(|t| t.unchecked_into())
-            .collect();
+        let old: Vec<MediaStreamTrack> =
+            if kind == "video" { local.get_video_tracks() } else { local.get_audio_tracks() }
+                .iter()
+                .map(|t| t.unchecked_into())
+                .collect();
         for t in &old {
             local.remove_track(t);
             t.stop();
@@ -542,7 +549,12 @@ pub fn send_chat(text: &str) -> usize {
     let sent = broadcast_data(&s, &DataMsg::Chat { text: text.to_string(), sent_at_ms: js_sys::Date::now() as i64 });
     if sent > 0 {
         s.ui.chat.try_update(|c| {
-            c.push(ChatLine { from: "You".into(), text: text.to_string(), at_ms: js_sys::Date::now() as i64, mine: true })
+            c.push(ChatLine {
+                from: "You".into(),
+                text: text.to_string(),
+                at_ms: js_sys::Date::now() as i64,
+                mine: true,
+            })
         });
     }
     sent

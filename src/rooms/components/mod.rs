@@ -659,7 +659,8 @@ fn RemoteTile(ui: CallUi, peer: PeerId) -> impl IntoView {
 
 #[component]
 fn StatsPanel(sample: Signal<Option<Sample>>) -> impl IntoView {
-    let num = |v: Option<f64>, unit: &str, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$} {unit}"));
+    let num =
+        |v: Option<f64>, unit: &str, digits: usize| v.map_or("–".to_string(), |v| format!("{v:.digits$} {unit}"));
     view! {
         <dl class="stats-panel" data-testid="stats-panel">
             {move || {
