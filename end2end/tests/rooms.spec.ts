@@ -83,6 +83,17 @@ test('three people in a room by link see, hear about and chat with each other', 
   await cy.getByRole('button', { name: 'Turn camera off (V)' }).click();
   await expect(tileOf(ada, 'Cy Room').getByTestId('camera-off-icon')).toBeVisible({ timeout: 10_000 });
 
+  // Ada shares her screen: the others see "Sharing screen" and the screen's resolution instead of the
+  // camera's; stopping goes back to the camera (replaceTrack both ways, no renegotiation).
+  const adaVideoAtBen = tileOf(ben, 'Ada Room').getByTestId('remote-video');
+  await ada.getByRole('button', { name: 'Share your screen' }).click();
+  await expect(ada.getByRole('button', { name: 'Stop sharing your screen' })).toBeVisible({ timeout: 10_000 });
+  await expect(tileOf(ben, 'Ada Room')).toContainText('Sharing screen', { timeout: 10_000 });
+  await expect.poll(() => adaVideoAtBen.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 10_000 }).not.toBe(640);
+  await ada.getByRole('button', { name: 'Stop sharing your screen' }).click();
+  await expect(tileOf(ben, 'Ada Room')).not.toContainText('Sharing screen', { timeout: 10_000 });
+  await expect.poll(() => adaVideoAtBen.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 10_000 }).toBe(640);
+
   // The stats panel shows the raw numbers.
   await tileOf(ada, 'Ben Room').getByRole('button', { name: 'Connection details for Ben Room' }).click();
   await expect(tileOf(ada, 'Ben Room').getByTestId('stats-panel')).toContainText('Round trip');
