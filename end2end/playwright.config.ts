@@ -5,18 +5,20 @@ import path from 'node:path';
 
 // Browser tests for onair. Run them with `make e2e` (or `make test` for everything). They start
 // their own server from the release build on 127.0.0.1:3100 against the database onair_e2e,
-// never the demo database `onair`.
+// never the demo database `onair`. ONAIR_E2E_PORT and ONAIR_E2E_DB change both (for a second checkout
+// running its browser tests at the same time).
 
 const repoRoot = path.resolve(__dirname, '..');
 const serverBinary = path.join(repoRoot, 'target', 'release', 'onair');
-const PORT = 3100;
+const PORT = Number(process.env.ONAIR_E2E_PORT ?? 3100);
+const DB_NAME = process.env.ONAIR_E2E_DB ?? 'onair_e2e';
 const baseURL = `http://127.0.0.1:${PORT}`;
 
 // `make e2e` passes a freshly recreated database. Run directly (`npx playwright test`), the
 // runner asks scripts/ensure-db.sh for one; it sets the variable, so the worker processes it
 // starts (which load this file again) inherit it and don't recreate the database.
 if (!process.env.ONAIR_E2E_DATABASE_URL) {
-  const out = execFileSync(path.join(repoRoot, 'scripts', 'ensure-db.sh'), ['--fresh', 'onair_e2e'], {
+  const out = execFileSync(path.join(repoRoot, 'scripts', 'ensure-db.sh'), ['--fresh', DB_NAME], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });

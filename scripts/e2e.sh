@@ -2,6 +2,7 @@
 # Usage: scripts/e2e.sh [playwright args...]   (make e2e)
 # Runs the Playwright suite against the release build that is already there (target/release/onair
 # and target/site), with a freshly recreated database onair_e2e. Arguments go to `playwright test`.
+# ONAIR_E2E_PORT (default 3100) and ONAIR_E2E_DB (default onair_e2e) change the server's port and database.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ONAIR_ROOT"
@@ -13,9 +14,9 @@ cd "$ONAIR_ROOT"
 
 step "npm packages and chromium for the browser tests" scripts/setup.sh --e2e-only
 
-ONAIR_E2E_DATABASE_URL=$(scripts/ensure-db.sh --fresh onair_e2e)
+ONAIR_E2E_DATABASE_URL=$(scripts/ensure-db.sh --fresh "${ONAIR_E2E_DB:-onair_e2e}")
 export ONAIR_E2E_DATABASE_URL
-say "Browser tests use the fresh database onair_e2e"
+say "Browser tests use the fresh database ${ONAIR_E2E_DB:-onair_e2e}"
 
 run_playwright() { (cd end2end && npx --no-install playwright test "$@"); }
 step "playwright test (end2end/tests)" run_playwright "$@"
