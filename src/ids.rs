@@ -6,6 +6,7 @@ use std::fmt;
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
+        #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         #[cfg_attr(feature = "ssr", derive(sqlx::Type))]
@@ -91,6 +92,7 @@ uuid_id!(
 ///
 /// Assigned by the server when the socket opens (a counter, unique for the server process's lifetime)
 /// and sent to the client in `ServerMsg::Welcome`. On the wire it is a JSON number.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PeerId(pub u64);

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use futures_util::SinkExt;
 use onair::ids::PeerId;
-use onair::signaling::protocol::{close_code, ClientMsg, ErrorCode, RoomId, ServerMsg, Signal};
+use onair::signaling::protocol::{close_code, ClientMsg, ErrorCode, IceConfig, RoomId, ServerMsg, Signal};
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
@@ -23,7 +23,7 @@ async fn two_users_in_room(server: &TestServer, slug: &str) -> (Client, Client) 
     let mut alice = Client::connect(server, &alice_b).await;
     let mut bob = Client::connect(server, &bob_b).await;
     alice.send(&ClientMsg::Join { room: room(slug) }).await;
-    assert_eq!(alice.recv().await, ServerMsg::Joined { room: room(slug), peers: vec![] });
+    assert_eq!(alice.recv().await, ServerMsg::Joined { room: room(slug), peers: vec![], ice: Some(IceConfig::default()) });
     bob.send(&ClientMsg::Join { room: room(slug) }).await;
     match bob.recv().await {
         ServerMsg::Joined { peers, .. } => {

@@ -23,6 +23,7 @@ pub const MAX_CHAT_CHARS: usize = 500;
 pub const RECENT_CHAT_LIMIT: i64 = 50;
 
 /// A chat message as everyone in the stream sees it. `text` is plain text: render it as text, never HTML.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessageView {
     pub id: ChatMessageId,

@@ -31,6 +31,7 @@ pub struct Product {
 }
 
 /// A product featured in a live stream, as every viewer sees it.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FeaturedProduct {
     pub product: ProductId,
@@ -50,6 +51,7 @@ pub struct FeaturedProduct {
 }
 
 /// An order as the buyer and the seller see it.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderView {
     pub id: OrderId,

@@ -28,6 +28,7 @@ pub struct Category {
 }
 
 /// A live stream as the listings show it.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamSummary {
     pub id: StreamId,
@@ -145,28 +146,27 @@ pub async fn get_stream(id: StreamId) -> Result<StreamDetail, AppError> {
     crate::error::with_status(service::stream_detail(id).await)
 }
 
-/// The ICE servers (STUN/TURN) browsers use for peer connections: the server's `--ice-servers` for
-/// everyone, plus, for a signed-in caller when `--turn-urls` and `--turn-secret` are set, the TURN URLs with
-/// credentials of the TURN REST API (`"<expiry>:<user id>"` + HMAC, valid `--turn-ttl-secs`, at most 1 hour;
-/// see `server::turn`). Empty by default, which works when all peers share one network.
+/// The ICE servers (STUN/TURN) for the connection test page (`/connectivity`): the server's `--ice-servers`
+/// for everyone, plus, for a signed-in caller when `--turn-urls` and `--turn-secret` are set, the TURN URLs
+/// with credentials of the TURN REST API valid for at most [`CONNECTIVITY_TURN_TTL_SECS`]. Calls, streams
+/// and tests get theirs in the `joined` message of their room instead (`docs/protocol.md`).
 #[server(prefix = "/api", endpoint = "ice_servers")]
 pub async fn ice_servers() -> Result<Vec<IceServer>, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     let config = &state.config;
-    let mut servers = Vec::new();
-    if !config.ice_servers.is_empty() {
-        servers.push(IceServer { urls: config.ice_servers.clone(), username: None, credential: None });
+    let user = crate::auth::backend::current_user().await?;
+    let mut ice = crate::server::turn::ice_config(
+        config,
+        &user.as_ref().map(|u| u.id.to_string()).unwrap_or_default(),
+        crate::server::turn::unix_now(),
+        config.turn_ttl_secs.min(CONNECTIVITY_TURN_TTL_SECS),
+    );
+    if user.is_none() {
+        // Signed-out visitors get STUN only.
+        ice.servers.retain(|s| s.username.is_none());
     }
-    if let (Some(secret), false) = (&config.turn_secret, config.turn_urls.is_empty()) {
-        if let Some(user) = crate::auth::backend::current_user().await? {
-            let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
-            let c = crate::server::turn::credentials(secret, &user.id.to_string(), now, config.turn_ttl_secs);
-            servers.push(IceServer {
-                urls: config.turn_urls.clone(),
-                username: Some(c.username),
-                credential: Some(c.credential),
-            });
-        }
-    }
-    Ok(servers)
+    Ok(ice.servers)
 }
+
+/// Lifetime of the TURN credentials of the connection test, in seconds (10 minutes).
+pub const CONNECTIVITY_TURN_TTL_SECS: u64 = 600;

@@ -92,6 +92,7 @@ pub struct Attempt {
 }
 
 /// A student's state on the invigilators' grid.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StudentState {
@@ -106,6 +107,7 @@ pub enum StudentState {
 }
 
 /// What a student's page reports.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlagKind {
@@ -132,6 +134,7 @@ impl FlagKind {
 }
 
 /// A flag as invigilators see it.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagView {
     pub id: FlagId,

@@ -26,6 +26,7 @@ pub mod stats;
 /// `"<expiry unix seconds>:<user>"` and its base64 HMAC, so they are short-lived and safe to send to the
 /// signed-in browser (the long-term TURN secret never leaves the server). Absent fields are omitted in JSON:
 /// `{"urls":["stun:stun.example.com:3478"]}`.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     /// One or more `stun:`, `turn:` or `turns:` URIs for the same server.

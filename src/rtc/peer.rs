@@ -9,8 +9,8 @@
 //! dropped); nothing is `forget()`-ed.
 
 use super::negotiation::{Action, Candidate, Input, Negotiator, SdpKind};
-use super::IceServer;
-use crate::signaling::protocol::Signal;
+use crate::signaling::client;
+use crate::signaling::protocol::{RoomId, Signal};
 use leptos::logging::warn;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -122,6 +122,8 @@ type EventFn = Rc<dyn Fn(PeerEvent)>;
 struct Inner {
     pc: RtcPeerConnection,
     polite: bool,
+    /// The signaling room whose ICE servers this connection uses (fresh ones before each ICE restart).
+    room: RoomId,
     /// The owner's callbacks; taken on close, which also breaks any `Rc` cycle through them.
     send: RefCell<Option<SendFn>>,
     on_event: RefCell<Option<EventFn>>,
@@ -156,7 +158,10 @@ struct Callbacks {
 }
 
 impl Peer {
-    /// Creates the `RTCPeerConnection` with these STUN/TURN servers and installs its handlers.
+    /// Creates the `RTCPeerConnection` with the STUN/TURN servers the server gave for `room` (in its
+    /// `joined`; see [`client::ice_servers`]) and installs its handlers. Before each ICE restart the peer
+    /// asks for fresh ones ([`client::fresh_ice`]) and applies them with `setConfiguration`, so the restart
+    /// never gathers with expired TURN credentials.
     ///
     /// `polite`: true for the receive-only viewer, false for the publisher (in a mesh call, opposite values
     /// on the two ends, e.g. by comparing peer ids); see [`Negotiator::new`]. `send` relays a signal to the
@@ -168,15 +173,16 @@ impl Peer {
     /// The `RTCPeerConnection` constructor's exception, e.g. a `SyntaxError` for a malformed ICE server URL
     /// or an `InvalidAccessError` for a TURN server without credentials.
     pub fn new(
-        ice_servers: &[IceServer],
+        room: &RoomId,
         polite: bool,
         send: Rc<dyn Fn(Signal)>,
         on_event: Rc<dyn Fn(PeerEvent)>,
     ) -> Result<Peer, JsValue> {
-        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let pc = RtcPeerConnection::new_with_configuration(&configuration(&client::ice_servers(room)))?;
         let inner = Rc::new(Inner {
             pc,
             polite,
+            room: room.clone(),
             send: RefCell::new(Some(send)),
             on_event: RefCell::new(Some(on_event)),
             negotiator: RefCell::new(Negotiator::new(polite)),
@@ -412,7 +418,7 @@ impl Drop for Inner {
 }
 
 /// `RTCConfiguration` with `iceServers` from our serde type; servers without URLs are skipped.
-fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+fn configuration(ice_servers: &[super::IceServer]) -> RtcConfiguration {
     let servers = js_sys::Array::new();
     for server in ice_servers.iter().filter(|s| !s.urls.is_empty()) {
         let urls = js_sys::Array::new();
@@ -563,9 +569,9 @@ async fn pump(weak: Weak<Inner>) {
 
 /// Runs one action; returns the completion to feed back for description actions.
 async fn execute(weak: &Weak<Inner>, action: Action) -> Option<Input> {
-    let (pc, send) = {
+    let (pc, send, room) = {
         let inner = weak.upgrade()?;
-        (inner.pc.clone(), inner.sender()?)
+        (inner.pc.clone(), inner.sender()?, inner.room.clone())
     };
     match action {
         Action::Send(signal) => {
@@ -573,6 +579,11 @@ async fn execute(weak: &Weak<Inner>, action: Action) -> Option<Input> {
             None
         }
         Action::RestartIce => {
+            // Fresh TURN credentials first (RFC 8445 §2.4 restarts gather anew with the current configuration).
+            let servers = client::fresh_ice(&room).await;
+            if let Err(err) = pc.set_configuration_with_configuration(&configuration(&servers)) {
+                warn!("rtc: setConfiguration() failed: {}", describe(&err));
+            }
             if let Err(err) = pc.unchecked_ref::<PeerConnectionExt>().restart_ice() {
                 warn!("rtc: restartIce() failed: {}", describe(&err));
             }

@@ -3,6 +3,9 @@
 //! password `base64(HMAC-SHA1(secret, username))`. The shared secret stays on the server: [`TurnSecret`]
 //! implements neither `Serialize` nor a revealing `Debug`.
 
+use crate::rtc::IceServer;
+use crate::server::config::Config;
+use crate::signaling::protocol::IceConfig;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -51,6 +54,28 @@ pub fn credentials(secret: &TurnSecret, user: &str, now: u64, ttl_secs: u64) -> 
     TurnCredentials { username, credential, expires_at }
 }
 
+/// The ICE servers for `user`'s peer connections, as of `now` (Unix seconds): the STUN URLs of
+/// `--ice-servers` for everyone, plus the `--turn-urls` with fresh credentials ([`credentials`], lifetime
+/// `ttl_secs` capped at [`MAX_TTL_SECS`]) when a TURN secret is configured. Only call this for a user who
+/// may use them (a member of a media room, or the signed-in user of the connection test).
+pub fn ice_config(config: &Config, user: &str, now: u64, ttl_secs: u64) -> IceConfig {
+    let mut ice = IceConfig::default();
+    if !config.ice_servers.is_empty() {
+        ice.servers.push(IceServer { urls: config.ice_servers.clone(), username: None, credential: None });
+    }
+    if let (Some(secret), false) = (&config.turn_secret, config.turn_urls.is_empty()) {
+        let c = credentials(secret, user, now, ttl_secs);
+        ice.expires_at_ms = Some(c.expires_at as i64 * 1000);
+        ice.servers.push(IceServer { urls: config.turn_urls.clone(), username: Some(c.username), credential: Some(c.credential) });
+    }
+    ice
+}
+
+/// The current Unix time in seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +88,24 @@ mod tests {
         assert_eq!(c.username, "1700003600:0190a000-0000-7000-8000-000000000001");
         assert_eq!(c.credential, "T1u6gAsaXUXDVFkjSpWNm3K+lGI=");
         assert_eq!(c.expires_at, 1_700_003_600);
+    }
+
+    #[test]
+    fn ice_config_hands_out_turn_only_with_a_secret() {
+        let mut config = Config::for_tests("postgres://unused");
+        assert_eq!(ice_config(&config, "u", 100, 60), IceConfig::default());
+        config.ice_servers = vec!["stun:stun.example.net:3478".into()];
+        config.turn_urls = vec!["turn:turn.example.net:3478?transport=udp".into()];
+        let stun_only = ice_config(&config, "u", 100, 60);
+        assert_eq!(stun_only.servers.len(), 1, "TURN URLs without a secret are not handed out");
+        assert_eq!(stun_only.expires_at_ms, None);
+        config.turn_secret = TurnSecret::new("coturn-shared-secret");
+        let ice = ice_config(&config, "0190a000-0000-7000-8000-000000000001", 1_700_000_000, 3600);
+        assert_eq!(ice.expires_at_ms, Some(1_700_003_600_000));
+        let turn = &ice.servers[1];
+        assert_eq!(turn.username.as_deref(), Some("1700003600:0190a000-0000-7000-8000-000000000001"));
+        assert_eq!(turn.credential.as_deref(), Some("T1u6gAsaXUXDVFkjSpWNm3K+lGI="));
+        assert!(!serde_json::to_string(&ice).unwrap().contains("coturn-shared-secret"));
     }
 
     #[test]

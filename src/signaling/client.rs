@@ -1,8 +1,10 @@
 //! Browser side of `/ws` (hydrate only): one WebSocket per page, shared by every component; reconnects
-//! with exponential backoff and rejoins its rooms; delivers typed [`ServerMsg`]s to subscribers.
+//! with exponential backoff and rejoins its rooms; delivers typed [`ServerMsg`]s to subscribers; keeps each
+//! joined room's ICE servers ([`IceConfig`]) and refreshes their TURN credentials before they expire.
 
 use crate::ids::PeerId;
-use crate::signaling::protocol::{ClientMsg, RoomId, ServerMsg};
+use crate::rtc::IceServer;
+use crate::signaling::protocol::{close_code, ClientMsg, IceConfig, RoomId, ServerMsg, PROTOCOL_VERSION};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -18,6 +20,8 @@ pub enum LinkStatus {
     Open,
     /// The connection dropped; retrying with backoff.
     Reconnecting,
+    /// The server does not speak this page's protocol version (close code 4003): reload the page. No retry.
+    Outdated,
 }
 
 /// What subscribers receive.
@@ -39,6 +43,10 @@ struct Inner {
     next_handler: u64,
     attempts: u32,
     me: Option<PeerId>,
+    /// The newest ICE servers of each room, from `joined` or `ice_servers`.
+    ice: Vec<(RoomId, IceConfig)>,
+    /// Resolvers of [`fresh_ice`] calls waiting for an `ice_servers` answer.
+    ice_waiters: Vec<(RoomId, js_sys::Function)>,
     // Kept alive as long as the socket they are attached to; replaced on reconnect.
     callbacks:
         Option<(Closure<dyn FnMut(MessageEvent)>, Closure<dyn FnMut(CloseEvent)>, Closure<dyn FnMut(web_sys::Event)>)>,
@@ -53,6 +61,8 @@ thread_local! {
         next_handler: 1,
         attempts: 0,
         me: None,
+        ice: Vec::new(),
+        ice_waiters: Vec::new(),
         callbacks: None,
     }));
 }
@@ -64,7 +74,66 @@ fn client() -> Rc<RefCell<Inner>> {
 fn ws_url() -> String {
     let location = web_sys::window().expect("window").location();
     let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
-    format!("{scheme}://{}/ws", location.host().unwrap_or_default())
+    format!("{scheme}://{}/ws?v={PROTOCOL_VERSION}", location.host().unwrap_or_default())
+}
+
+/// Remembers `ice` as `room`'s newest ICE servers, wakes [`fresh_ice`] waiters, and schedules a
+/// `refresh_ice` when three quarters of the credentials' remaining lifetime have passed (at least 5 s from
+/// now), so a connection made or restarted later never uses expired TURN credentials.
+fn store_ice(room: &RoomId, ice: &IceConfig) {
+    let waiters = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        inner.ice.retain(|(r, _)| r != room);
+        inner.ice.push((room.clone(), ice.clone()));
+        let (mine, others) = inner.ice_waiters.drain(..).partition::<Vec<_>, _>(|(r, _)| r == room);
+        inner.ice_waiters = others;
+        mine
+    };
+    for (_, resolve) in waiters {
+        let _ = resolve.call0(&JsValue::NULL);
+    }
+    let Some(expires_at_ms) = ice.expires_at_ms else { return };
+    let now = js_sys::Date::now();
+    let delay = ((expires_at_ms as f64 - now) * 0.75).max(5_000.0).min(i32::MAX as f64);
+    let room = room.clone();
+    let refresh = Closure::once_into_js(move || {
+        // Only if this is still the newest config of a room the page is in (a newer one has its own timer).
+        let due = {
+            let c = client();
+            let inner = c.borrow();
+            inner.rooms.contains(&room)
+                && inner.ice.iter().any(|(r, i)| *r == room && i.expires_at_ms == Some(expires_at_ms))
+        };
+        if due {
+            send(&ClientMsg::RefreshIce { room });
+        }
+    });
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(refresh.unchecked_ref(), delay as i32);
+    }
+}
+
+/// The ICE servers the server gave for `room` (empty before `joined`): pass them to new peer connections.
+pub fn ice_servers(room: &RoomId) -> Vec<IceServer> {
+    client().borrow().ice.iter().find(|(r, _)| r == room).map(|(_, i)| i.servers.clone()).unwrap_or_default()
+}
+
+/// Asks the server for fresh ICE servers for `room` (`refresh_ice`) and waits for the answer, at most 3 s;
+/// returns the newest ones known then (the previous ones if the server did not answer in time). Used right
+/// before an ICE restart, so the restart never gathers with expired TURN credentials.
+pub async fn fresh_ice(room: &RoomId) -> Vec<IceServer> {
+    if send(&ClientMsg::RefreshIce { room: room.clone() }) {
+        let waiting_room = room.clone();
+        let answered = js_sys::Promise::new(&mut |resolve, _reject| {
+            if let Some(window) = web_sys::window() {
+                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 3_000);
+            }
+            client().borrow_mut().ice_waiters.push((waiting_room.clone(), resolve));
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
+    }
+    ice_servers(room)
 }
 
 fn dispatch(event: ClientEvent) {
@@ -106,8 +175,12 @@ fn connect() {
         let Some(text) = e.data().as_string() else { return };
         match serde_json::from_str::<ServerMsg>(&text) {
             Ok(msg) => {
-                if let ServerMsg::Welcome { peer, .. } = &msg {
-                    client().borrow_mut().me = Some(*peer);
+                match &msg {
+                    ServerMsg::Welcome { peer, .. } => client().borrow_mut().me = Some(*peer),
+                    ServerMsg::Joined { room, ice: Some(ice), .. } | ServerMsg::IceServers { room, ice } => {
+                        store_ice(room, ice)
+                    }
+                    _ => {}
                 }
                 dispatch(ClientEvent::Msg(msg));
             }
@@ -128,12 +201,18 @@ fn connect() {
         }
         set_status(LinkStatus::Open);
     });
-    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |_e: CloseEvent| {
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
         {
             let c = client();
             let mut inner = c.borrow_mut();
             inner.ws = None;
             inner.me = None;
+        }
+        if e.code() == close_code::UNSUPPORTED_VERSION {
+            // Retrying cannot help: this page's code is older (or newer) than the server's.
+            leptos::logging::warn!("the server refused this page's protocol version: {}", e.reason());
+            set_status(LinkStatus::Outdated);
+            return;
         }
         set_status(LinkStatus::Reconnecting);
         schedule_reconnect();
@@ -202,6 +281,22 @@ pub fn subscribe(handler: impl Fn(&ClientEvent) + 'static) -> Subscription {
     Subscription(id)
 }
 
+/// Like [`subscribe_scoped`], but does not open the connection: for page-wide observers (the navigation
+/// bar's "reload the page" notice) that must not connect pages that need no `/ws`.
+pub fn observe_scoped(handler: impl Fn(&ClientEvent) + 'static) {
+    let handler: Handler = Rc::new(handler);
+    let id = {
+        let c = client();
+        let mut inner = c.borrow_mut();
+        let id = inner.next_handler;
+        inner.next_handler += 1;
+        inner.handlers.push((id, handler));
+        id
+    };
+    let sub = send_wrapper::SendWrapper::new(Subscription(id));
+    leptos::prelude::on_cleanup(move || drop(sub));
+}
+
 /// Joins `room` now if connected, and again after every reconnect until [`leave`].
 pub fn join(room: RoomId) {
     ensure_started();
@@ -224,6 +319,7 @@ pub fn leave(room: &RoomId) {
         let c = client();
         let mut inner = c.borrow_mut();
         inner.rooms.retain(|r| r != room);
+        inner.ice.retain(|(r, _)| r != room);
         inner.ws.clone().filter(|_| inner.status == LinkStatus::Open)
     };
     if let Some(ws) = ws {

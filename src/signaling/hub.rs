@@ -7,7 +7,9 @@
 //! room membership for relays and stamps the sender.
 
 use crate::ids::{PeerId, UserId};
-use crate::signaling::protocol::{ErrorCode, MemberRole, PeerInfo, RoomId, ServerMsg, Signal, MAX_ROOMS_PER_PEER};
+use crate::signaling::protocol::{
+    ErrorCode, MemberRole, PeerInfo, RoomId, ServerMsg, Signal, MAX_ROOMS_PER_PEER, PROTOCOL_VERSION,
+};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -148,7 +150,7 @@ impl Hub {
         let peer = PeerId(self.next_peer.fetch_add(1, Ordering::Relaxed));
         let (tx, outbox) = queue(self.queue_capacity);
         let kicked = Arc::new(Notify::new());
-        let welcome = encode(&ServerMsg::Welcome { peer, user, name: name.clone() });
+        let welcome = encode(&ServerMsg::Welcome { peer, user, name: name.clone(), protocol: PROTOCOL_VERSION });
         let _ = tx.try_send(welcome);
         let info = PeerInfo { peer, user, name, role: MemberRole::Member };
         let entry = PeerEntry { info, tx, kicked: kicked.clone(), rooms: Vec::new() };
@@ -312,6 +314,11 @@ impl Hub {
             .filter_map(|(p, _)| inner.peers.get(p).map(|e| e.info.user))
             .collect();
         users.len() as u32
+    }
+
+    /// Whether `peer` is in `room`.
+    pub fn is_member(&self, peer: PeerId, room: &RoomId) -> bool {
+        self.read().rooms.get(room).is_some_and(|m| m.contains_key(&peer))
     }
 
     /// Whether any member of `room` has `role`.

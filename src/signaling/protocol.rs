@@ -10,8 +10,17 @@ use crate::commerce::{FeaturedProduct, OrderView};
 use crate::ids::{ChatMessageId, PeerId, ProductId, StreamId, TestId, UserId};
 use crate::live::StreamSummary;
 use crate::proctor::{FlagView, StudentState};
+use crate::rtc::IceServer;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// The protocol version this build speaks. A client names the version it speaks in the `/ws` URL
+/// (`/ws?v=1`); the server accepts [`MIN_PROTOCOL_VERSION`]`..=`[`PROTOCOL_VERSION`] (a URL without `v`
+/// counts as version 1) and closes any other with [`close_code::UNSUPPORTED_VERSION`] and a reason
+/// that says which versions it speaks. [`ServerMsg::Welcome`] repeats the server's version.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The oldest protocol version the server still accepts.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;
 
 /// Largest accepted WebSocket message and frame, in bytes (64 KiB). Larger ones close the socket with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -38,6 +47,9 @@ pub mod close_code {
     pub const HEARTBEAT_TIMEOUT: u16 = 4001;
     /// The client read too slowly and its bounded send queue filled up.
     pub const SEND_QUEUE_FULL: u16 = 4002;
+    /// The client asked for a protocol version (`/ws?v=N`) this server does not speak; the close reason
+    /// names the versions it does. Reconnecting with the same version fails again: update or reload.
+    pub const UNSUPPORTED_VERSION: u16 = 4003;
 }
 
 /// A signaling room: the unit of presence and relay. On the wire a string `"<kind>:<id>"`.
@@ -93,6 +105,22 @@ impl TryFrom<String> for RoomId {
     }
 }
 
+/// On the wire a room id is a string; its schema names the five shapes.
+#[cfg(feature = "ssr")]
+impl schemars::JsonSchema for RoomId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RoomId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A signaling room: \"call:<slug>\" (slug of 1-64 characters a-z, 0-9, '-' or '_'), \"stream:<uuid>\", \"test:<uuid>\", \"match:<number>\" or \"listings:live\".",
+            "pattern": "^(call:[a-z0-9_-]{1,64}|stream:[0-9a-fA-F-]{36}|test:[0-9a-fA-F-]{36}|match:[0-9]{1,20}|listings:live)$"
+        })
+    }
+}
+
 impl From<RoomId> for String {
     fn from(room: RoomId) -> String {
         room.to_string()
@@ -112,6 +140,7 @@ impl fmt::Display for RoomId {
 }
 
 /// What a member does in a room; decided by the server from the room's rules, never by the client.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MemberRole {
@@ -125,6 +154,7 @@ pub enum MemberRole {
 }
 
 /// A WebRTC signaling payload, relayed verbatim between two peers of one room (RFC 8829 JSEP).
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Signal {
@@ -154,6 +184,7 @@ pub enum Signal {
 }
 
 /// A member of a room as other members see it.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerInfo {
     /// The member's connection.
@@ -168,6 +199,7 @@ pub struct PeerInfo {
 }
 
 /// What a client may send.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
@@ -185,9 +217,35 @@ pub enum ClientMsg {
     /// Random matching: leave the queue or end the current match (the partner gets
     /// [`ServerMsg::PartnerLeft`]). Answered by [`ServerMsg::MatchStopped`]. Disconnecting does the same.
     StopMatching,
+    /// Asks for fresh ICE servers (new TURN credentials) for a media room the sender is in. Answered by
+    /// [`ServerMsg::IceServers`]; `error` `not_in_room` otherwise. Send it before the credentials of the
+    /// last [`IceConfig`] expire and before an ICE restart.
+    RefreshIce { room: RoomId },
+}
+
+/// The STUN/TURN servers for the peer connections of one room (`RTCConfiguration.iceServers`).
+///
+/// TURN entries carry short-lived credentials of the TURN REST API (draft-uberti-behave-turn-rest-00):
+/// username `"<expiry unix seconds>:<user id>"`, credential `base64(HMAC-SHA1(secret, username))`, issued only
+/// to a member of the room and valid for at most one hour. `expires_at_ms` is when the earliest of them stops
+/// working (milliseconds since the Unix epoch, UTC), absent when no entry expires (STUN only, or none).
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceConfig {
+    /// Pass as `iceServers` to `new RTCPeerConnection(...)` / `setConfiguration(...)`. May be empty: peers on
+    /// one network need no server.
+    pub servers: Vec<IceServer>,
+    /// When the TURN credentials expire, in ms since the Unix epoch; ask again with `refresh_ice` before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
+}
+
+fn default_protocol() -> u32 {
+    1
 }
 
 /// Machine-readable reason in [`ServerMsg::Error`].
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -206,13 +264,30 @@ pub enum ErrorCode {
 }
 
 /// What the server sends.
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    /// First message on every connection: who the server says you are.
-    Welcome { peer: PeerId, user: UserId, name: String },
-    /// You are in `room`; `peers` are the other members, oldest first.
-    Joined { room: RoomId, peers: Vec<PeerInfo> },
+    /// First message on every connection: who the server says you are, and the protocol version it speaks.
+    Welcome {
+        peer: PeerId,
+        user: UserId,
+        name: String,
+        /// [`PROTOCOL_VERSION`] of the server.
+        #[serde(default = "default_protocol")]
+        protocol: u32,
+    },
+    /// You are in `room`; `peers` are the other members, oldest first. `ice` is set for rooms with media
+    /// (`call`, `stream`, `test`, `match`), absent for `listings:live`.
+    Joined {
+        room: RoomId,
+        peers: Vec<PeerInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ice: Option<IceConfig>,
+    },
+    /// Fresh ICE servers for `room` (answer to [`ClientMsg::RefreshIce`]). Use them for new connections and
+    /// the next ICE restart (`setConfiguration`).
+    IceServers { room: RoomId, ice: IceConfig },
     /// You left `room` (answer to [`ClientMsg::Leave`]).
     Left { room: RoomId },
     /// Someone entered a room you are in.
@@ -309,6 +384,7 @@ mod tests {
         round_trip(ClientMsg::Ping { nonce: 7 });
         round_trip(ClientMsg::FindPartner);
         round_trip(ClientMsg::StopMatching);
+        round_trip(ClientMsg::RefreshIce { room: room() });
         round_trip(ClientMsg::Join { room: RoomId::Match(42) });
         for signal in signals() {
             round_trip(ClientMsg::Signal { room: room(), to: PeerId(3), signal });
@@ -320,8 +396,18 @@ mod tests {
         let user = UserId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001));
         let info = PeerInfo { peer: PeerId(1), user, name: "Ada <b>".into(), role: MemberRole::Publisher };
         let stream = StreamId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002));
-        round_trip(ServerMsg::Welcome { peer: PeerId(1), user, name: "Ada".into() });
-        round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()] });
+        round_trip(ServerMsg::Welcome { peer: PeerId(1), user, name: "Ada".into(), protocol: PROTOCOL_VERSION });
+        round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()], ice: None });
+        let ice = IceConfig {
+            servers: vec![IceServer {
+                urls: vec!["turn:turn.example.net:3478?transport=udp".into()],
+                username: Some("1700003600:u".into()),
+                credential: Some("c2VjcmV0".into()),
+            }],
+            expires_at_ms: Some(1_700_003_600_000),
+        };
+        round_trip(ServerMsg::Joined { room: room(), peers: vec![], ice: Some(ice.clone()) });
+        round_trip(ServerMsg::IceServers { room: room(), ice });
         round_trip(ServerMsg::Left { room: room() });
         round_trip(ServerMsg::PeerJoined { room: room(), peer: info });
         round_trip(ServerMsg::PeerLeft { room: room(), peer: PeerId(1) });
@@ -401,6 +487,18 @@ mod tests {
         }
         let long = format!("\"call:{}\"", "a".repeat(65));
         assert!(serde_json::from_str::<RoomId>(&long).is_err());
+    }
+
+    #[test]
+    fn older_messages_still_parse() {
+        // A `welcome` without `protocol` (from a version-1 server before the field existed) and a `joined`
+        // without `ice` are still understood.
+        let welcome: ServerMsg =
+            serde_json::from_str(r#"{"type":"welcome","peer":1,"user":"0190a000-0000-7000-8000-000000000001","name":"A"}"#)
+                .unwrap();
+        assert!(matches!(welcome, ServerMsg::Welcome { protocol: 1, .. }));
+        let joined: ServerMsg = serde_json::from_str(r#"{"type":"joined","room":"call:a","peers":[]}"#).unwrap();
+        assert!(matches!(joined, ServerMsg::Joined { ice: None, .. }));
     }
 
     #[test]

@@ -5,10 +5,13 @@ use crate::auth::backend::{AuthSession, User};
 use crate::live::service as live;
 use crate::server::state::AppState;
 use crate::signaling::hub::{Outbox, Registration};
-use crate::signaling::protocol::{close_code, ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES};
+use crate::signaling::protocol::{
+    close_code, ClientMsg, ErrorCode, IceConfig, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES, MIN_PROTOCOL_VERSION,
+    PROTOCOL_VERSION,
+};
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
@@ -24,14 +27,18 @@ const WRITE_BATCH_BYTES: usize = 16 * 1024;
 /// Queued messages written with one flush at most.
 const WRITE_BATCH_MESSAGES: usize = 64;
 
-/// `GET /ws`: upgrades to a WebSocket for a signed-in user from an allowed Origin.
+/// `GET /ws[?v=<protocol version>]`: upgrades to a WebSocket for a signed-in user from an allowed Origin.
 ///
 /// Refuses with 403 when the `Origin` header is missing or not in `--allowed-origins`, and with 401 when
-/// the request has no valid session; in both cases there is no upgrade.
+/// the request has no valid session; in both cases there is no upgrade. A version outside
+/// [`MIN_PROTOCOL_VERSION`]`..=`[`PROTOCOL_VERSION`] is upgraded and closed at once with
+/// [`close_code::UNSUPPORTED_VERSION`] (browsers cannot read an HTTP refusal, but they do see a close code
+/// and reason). No `v` means version 1.
 pub async fn ws_handler(
     State(state): State<AppState>,
     auth: AuthSession,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     ws: WebSocketUpgrade,
 ) -> Response {
     let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok());
@@ -42,6 +49,13 @@ pub async fn ws_handler(
     let Some(user) = auth.user else {
         return (StatusCode::UNAUTHORIZED, "Log in first.").into_response();
     };
+    if let Err(reason) = check_version(query.as_deref()) {
+        tracing::info!(?query, "closing /ws: unsupported protocol version");
+        return ws.on_upgrade(move |mut socket| async move {
+            let frame = CloseFrame { code: close_code::UNSUPPORTED_VERSION, reason: reason.into() };
+            let _ = timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
+        });
+    }
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         // Allocated up front for every connection, so it dominates idle memory (docs/benchmarks.md); a frame
@@ -52,6 +66,34 @@ pub async fn ws_handler(
         .write_buffer_size(WRITE_BATCH_BYTES)
         .max_write_buffer_size(1024 * 1024)
         .on_upgrade(move |socket| serve_socket(socket, state, user))
+}
+
+/// The protocol version named by the query string (`v=<n>`; absent means 1), or the close reason
+/// (at most 123 bytes, RFC 6455 §5.5) for one this server does not speak.
+pub fn check_version(query: Option<&str>) -> Result<u32, String> {
+    let requested = query
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("v="))
+        .map(|v| v.parse::<u32>().map_err(|_| ()))
+        .unwrap_or(Ok(1));
+    match requested {
+        Ok(v) if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&v) => Ok(v),
+        Ok(v) => Err(format!(
+            "protocol version {v} is not supported; this server speaks {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}: update the app"
+        )),
+        Err(()) => Err(format!("invalid protocol version; send /ws?v={PROTOCOL_VERSION}")),
+    }
+}
+
+/// The ICE servers for a member of `room`: none for `listings:live` (no media), else
+/// [`crate::server::turn::ice_config`] for `user` with the configured TTL.
+fn ice_for(state: &AppState, user: &User, room: &RoomId) -> Option<IceConfig> {
+    if *room == RoomId::Listings {
+        return None;
+    }
+    let config = &state.config;
+    Some(crate::server::turn::ice_config(config, &user.id.to_string(), crate::server::turn::unix_now(), config.turn_ttl_secs))
 }
 
 /// May `user` enter `room`, and in which role? Default deny: each room kind names its rule.
@@ -224,7 +266,8 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             };
             match joined {
                 Ok((role, peers)) => {
-                    hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers });
+                    let ice = ice_for(state, user, &room);
+                    hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers, ice });
                     live::member_joined(state, &room, role).await;
                     crate::proctor::service::member_joined(state, user, &room, role).await;
                 }
@@ -255,6 +298,13 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             crate::rooms::service::stop_matching(state, peer, true);
             Ok(())
         }
+        ClientMsg::RefreshIce { room } => match ice_for(state, user, &room) {
+            Some(ice) if hub.is_member(peer, &room) => {
+                hub.send(peer, &ServerMsg::IceServers { room, ice });
+                Ok(())
+            }
+            _ => Err(ErrorCode::NotInRoom),
+        },
     };
     refuse_on_error(state, peer, result);
 }
@@ -270,4 +320,22 @@ fn refuse_on_error(state: &AppState, peer: crate::ids::PeerId, result: Result<()
 async fn member_left(state: &AppState, user: &User, room: &RoomId, role: MemberRole) {
     live::member_left(state, room, role).await;
     crate::proctor::service::member_left(state, user, room, role).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_version;
+
+    #[test]
+    fn protocol_version_from_the_query_string() {
+        assert_eq!(check_version(None), Ok(1));
+        assert_eq!(check_version(Some("")), Ok(1));
+        assert_eq!(check_version(Some("v=1")), Ok(1));
+        assert_eq!(check_version(Some("x=2&v=1")), Ok(1));
+        for bad in ["v=0", "v=2", "v=99", "v=", "v=one", "v=-1"] {
+            let reason = check_version(Some(bad)).unwrap_err();
+            assert!(reason.len() <= 123, "close reasons are at most 123 bytes: {reason}");
+        }
+        assert!(check_version(Some("v=2")).unwrap_err().contains("speaks 1 to 1"));
+    }
 }

@@ -39,7 +39,37 @@ pub fn NavBar() -> impl IntoView {
                 </div>
                 <AccountMenu/>
             </nav>
+            <OutdatedNotice/>
         </header>
+    }
+}
+
+/// A banner when the server refused this page's `/ws` protocol version (close code 4003, e.g. the app was
+/// updated while the page was open): live features stop until the page is reloaded, so say so.
+#[component]
+fn OutdatedNotice() -> impl IntoView {
+    let outdated = RwSignal::new(false);
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::signaling::client::{self, ClientEvent, LinkStatus};
+        client::observe_scoped(move |event| {
+            if matches!(event, ClientEvent::Status(LinkStatus::Outdated)) {
+                outdated.try_set(true);
+            }
+        });
+    }
+    view! {
+        <Show when=move || outdated.get()>
+            <p class="banner" role="alert">
+                "This page is out of date: the server was updated. Reload it to get live updates again. "
+                <button type="button" on:click=|_| {
+                    #[cfg(feature = "hydrate")]
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().reload();
+                    }
+                }>"Reload"</button>
+            </p>
+        </Show>
     }
 }
 

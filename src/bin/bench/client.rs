@@ -74,7 +74,7 @@ pub async fn join(ws: &mut Ws, room: &RoomId) -> Result<Vec<onair::signaling::pr
     let work = async {
         loop {
             match next_server_msg(ws).await? {
-                ServerMsg::Joined { room: r, peers } if &r == room => return Ok(peers),
+                ServerMsg::Joined { room: r, peers, .. } if &r == room => return Ok(peers),
                 ServerMsg::Error { code, message, .. } => return Err(format!("join {room}: {code:?} {message}")),
                 _ => continue,
             }

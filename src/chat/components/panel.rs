@@ -326,7 +326,7 @@ mod browser {
                     load(stream, log, loaded, load_error, me, muted_users, open);
                 }
             }
-            ClientEvent::Status(LinkStatus::Connecting) => {}
+            ClientEvent::Status(LinkStatus::Connecting | LinkStatus::Outdated) => {}
             ClientEvent::Msg(msg) => match msg {
                 ServerMsg::ChatMessage { stream: id, message } if *id == stream => {
                     log.update(|l| {

@@ -305,9 +305,8 @@ mod browser {
 
     use super::WatchStatus;
     use crate::ids::{PeerId, StreamId};
-    use crate::live::ice_servers;
     use crate::rtc::peer::{Peer, PeerEvent, PeerState};
-    use crate::rtc::{media, IceServer};
+    use crate::rtc::media;
     use crate::signaling::client::{self, ClientEvent, LinkStatus};
     use crate::signaling::protocol::{ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
@@ -319,10 +318,6 @@ mod browser {
     /// How long a failed connection may try to recover (ICE restart) before the viewer sees Retry, in ms.
     const RECOVERY_MS: u32 = 8_000;
 
-    async fn load_ice_servers() -> Vec<IceServer> {
-        ice_servers().await.unwrap_or_default()
-    }
-
     fn signal_sender(room: RoomId, to: PeerId) -> Rc<dyn Fn(Signal)> {
         Rc::new(move |signal| {
             client::send(&ClientMsg::Signal { room: room.clone(), to, signal });
@@ -331,7 +326,6 @@ mod browser {
 
     struct Publisher {
         local: Option<web_sys::MediaStream>,
-        ice: Vec<IceServer>,
         peers: HashMap<PeerId, Peer>,
         room: RoomId,
     }
@@ -343,7 +337,7 @@ mod browser {
             }
             let Some(local) = self.local.clone() else { return };
             let on_event: Rc<dyn Fn(PeerEvent)> = Rc::new(|_| {});
-            match Peer::new(&self.ice, false, signal_sender(self.room.clone(), viewer), on_event) {
+            match Peer::new(&self.room, false, signal_sender(self.room.clone(), viewer), on_event) {
                 Ok(peer) => {
                     peer.add_stream(&local);
                     self.peers.insert(viewer, peer);
@@ -371,7 +365,6 @@ mod browser {
         let room = RoomId::Stream(stream);
         let state = Rc::new(RefCell::new(Publisher {
             local: None,
-            ice: Vec::new(),
             peers: HashMap::new(),
             room: room.clone(),
         }));
@@ -389,7 +382,7 @@ mod browser {
                     }
                 }
                 ClientEvent::Msg(msg) => match msg {
-                    ServerMsg::Joined { room, peers } if *room == handler_room => {
+                    ServerMsg::Joined { room, peers, .. } if *room == handler_room => {
                         for p in peers.iter().filter(|p| p.role == MemberRole::Viewer) {
                             s.connect_viewer(p.peer);
                         }
@@ -421,7 +414,8 @@ mod browser {
         let leave_room = send_wrapper::SendWrapper::new(room.clone());
         on_cleanup(move || client::leave(&leave_room));
 
-        // Camera first (from /live/new when we came from there), then ICE servers, then the room.
+        // Camera first (from /live/new when we came from there), then the room (whose `joined` brings the ICE
+        // servers).
         let start_state = state.clone();
         spawn_local(async move {
             let local = match super::super::go_live::preview::take() {
@@ -440,7 +434,6 @@ mod browser {
                     return;
                 }
             }
-            start_state.borrow_mut().ice = load_ice_servers().await;
             if !ended.get_untracked() {
                 client::join(room);
             }
@@ -469,7 +462,6 @@ mod browser {
     }
 
     struct Viewer {
-        ice: Vec<IceServer>,
         peer: Option<(PeerId, Peer)>,
         room: RoomId,
         publisher: Option<PeerId>,
@@ -493,7 +485,7 @@ mod browser {
         retry: RwSignal<u32>,
     ) {
         let room = RoomId::Stream(stream);
-        let state = Rc::new(RefCell::new(Viewer { ice: Vec::new(), peer: None, room: room.clone(), publisher: None }));
+        let state = Rc::new(RefCell::new(Viewer { peer: None, room: room.clone(), publisher: None }));
         let set_status = move |s: WatchStatus| {
             if status.get_untracked() != WatchStatus::Ended {
                 status.set(s);
@@ -549,7 +541,7 @@ mod browser {
                 }
                 ClientEvent::Status(_) => {}
                 ClientEvent::Msg(msg) => match msg {
-                    ServerMsg::Joined { room, peers } if *room == handler_room => {
+                    ServerMsg::Joined { room, peers, .. } if *room == handler_room => {
                         s.publisher = peers.iter().find(|p| p.role == MemberRole::Publisher).map(|p| p.peer);
                         set_status(if s.publisher.is_some() {
                             WatchStatus::Connecting
@@ -573,7 +565,7 @@ mod browser {
                         if fresh {
                             s.close_peer();
                             match Peer::new(
-                                &s.ice,
+                                &handler_room,
                                 true,
                                 signal_sender(handler_room.clone(), *from),
                                 on_peer_event.clone(),
@@ -612,12 +604,7 @@ mod browser {
         client::subscribe_scoped(handler);
         let leave_room = send_wrapper::SendWrapper::new(room.clone());
         on_cleanup(move || client::leave(&leave_room));
-        let start_state = state.clone();
-        let start_room = room.clone();
-        spawn_local(async move {
-            start_state.borrow_mut().ice = load_ice_servers().await;
-            client::join(start_room);
-        });
+        client::join(room.clone());
 
         // Retry: a fresh membership makes the seller offer a fresh peer connection.
         let retry_state = send_wrapper::SendWrapper::new(state.clone());

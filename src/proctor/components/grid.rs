@@ -228,10 +228,9 @@ mod browser {
     //! their streams by student, and layer requests when a student is opened.
 
     use crate::ids::{PeerId, TestId, UserId};
-    use crate::live::ice_servers;
     use crate::proctor::{StudentCard, StudentState};
     use crate::rtc::peer::{Peer, PeerEvent};
-    use crate::rtc::{media, IceServer};
+    use crate::rtc::media;
     use crate::signaling::client::{self, ClientEvent};
     use crate::signaling::protocol::{ClientMsg, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
@@ -243,7 +242,6 @@ mod browser {
     #[derive(Default)]
     struct State {
         room: Option<RoomId>,
-        ice: Vec<IceServer>,
         /// Student connections in the room: peer → user.
         students: HashMap<PeerId, UserId>,
         peers: HashMap<PeerId, Peer>,
@@ -325,7 +323,7 @@ mod browser {
                 return;
             };
             match msg {
-                ServerMsg::Joined { room, peers } if *room == handler_room => STATE.with(|s| {
+                ServerMsg::Joined { room, peers, .. } if *room == handler_room => STATE.with(|s| {
                     let mut s = s.borrow_mut();
                     for p in peers.iter().filter(|p| p.role == MemberRole::Publisher) {
                         s.students.insert(p.peer, p.user);
@@ -356,8 +354,7 @@ mod browser {
                             let send: Rc<dyn Fn(Signal)> = Rc::new(move |signal| {
                                 client::send(&ClientMsg::Signal { room: send_room.clone(), to, signal });
                             });
-                            let ice = STATE.with(|s| s.borrow().ice.clone());
-                            match Peer::new(&ice, true, send, on_event) {
+                            match Peer::new(&handler_room, true, send, on_event) {
                                 Ok(p) => {
                                     STATE.with(|s| {
                                         let mut s = s.borrow_mut();
@@ -411,10 +408,6 @@ mod browser {
                 close_peer(p);
             }
         });
-        spawn_local(async move {
-            let ice = ice_servers().await.unwrap_or_default();
-            STATE.with(|s| s.borrow_mut().ice = ice);
-            client::join(room);
-        });
+        client::join(room);
     }
 }

@@ -218,10 +218,9 @@ mod browser {
 
     use super::CameraState;
     use crate::ids::{PeerId, TestId};
-    use crate::live::ice_servers;
     use crate::proctor::{report_flag, start_attempt, submit_attempt, Attempt, FlagKind};
     use crate::rtc::peer::{Peer, PeerEvent};
-    use crate::rtc::{media, IceServer};
+    use crate::rtc::media;
     use crate::signaling::client::{self, ClientEvent, LinkStatus};
     use crate::signaling::protocol::{ClientMsg, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
@@ -237,7 +236,6 @@ mod browser {
         test: TestId,
         room: RoomId,
         local: Option<web_sys::MediaStream>,
-        ice: Vec<IceServer>,
         peers: HashMap<PeerId, Peer>,
         link_open: bool,
         ended: bool,
@@ -277,7 +275,6 @@ mod browser {
                 test,
                 room: RoomId::Test(test),
                 local: None,
-                ice: Vec::new(),
                 peers: HashMap::new(),
                 link_open: false,
                 ended: false,
@@ -325,12 +322,6 @@ mod browser {
                     media::stop(&local);
                     self.submitted.set(true);
                     return;
-                }
-                let ice = ice_servers().await.unwrap_or_default();
-                {
-                    let rc = self.rc();
-                    let mut inner = rc.borrow_mut();
-                    inner.ice = ice;
                 }
                 self.use_stream(local);
                 self.attempt.set(Some(attempt));
@@ -399,7 +390,7 @@ mod browser {
             }
             let Some(local) = inner.local.clone() else { return };
             let on_event: Rc<dyn Fn(PeerEvent)> = Rc::new(|_| {});
-            match Peer::new(&inner.ice, false, signal_sender(inner.room.clone(), invigilator), on_event) {
+            match Peer::new(&inner.room, false, signal_sender(inner.room.clone(), invigilator), on_event) {
                 Ok(peer) => {
                     peer.add_stream(&local);
                     // Thumbnail layer until this invigilator opens the student (`preferred_layer`).
@@ -433,7 +424,7 @@ mod browser {
                         }
                     }
                     ClientEvent::Msg(msg) => match msg {
-                        ServerMsg::Joined { room: r, peers } if *r == room => {
+                        ServerMsg::Joined { room: r, peers, .. } if *r == room => {
                             for p in peers.iter().filter(|p| p.role == MemberRole::Viewer) {
                                 self.connect_invigilator(p.peer);
                             }

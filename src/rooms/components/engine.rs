@@ -10,7 +10,7 @@ use crate::rooms::DataMsg;
 use crate::rtc::peer::{Peer, PeerEvent, PeerState};
 use crate::rtc::quality::quality;
 use crate::rtc::stats::{self, Reading};
-use crate::rtc::{media, IceServer};
+use crate::rtc::media;
 use crate::signaling::client::{self, ClientEvent, LinkStatus};
 use crate::signaling::protocol::{ClientMsg, PeerInfo, RoomId, ServerMsg, Signal};
 use leptos::prelude::*;
@@ -31,7 +31,6 @@ struct Remote {
 struct State {
     ui: CallUi,
     room: Option<RoomId>,
-    ice: Vec<IceServer>,
     /// What the local preview shows and the peers are sent: the camera's video track (or none) and the
     /// microphone's audio track.
     local: Option<MediaStream>,
@@ -58,8 +57,8 @@ fn engine() -> Option<Rc<RefCell<State>>> {
     ENGINE.with(|e| e.borrow().clone())
 }
 
-/// Starts the page's call engine with `ui` (replacing any previous one), loads the ICE servers and starts
-/// the stats polling. Returns the token to pass to [`shutdown`] when the page goes away.
+/// Starts the page's call engine with `ui` (replacing any previous one) and starts the stats polling (the
+/// ICE servers come with the room's `joined`). Returns the token to pass to [`shutdown`] when the page goes away.
 pub fn start(ui: CallUi) -> u64 {
     if let Some(old) = engine().map(|e| e.borrow().token) {
         shutdown(old);
@@ -69,7 +68,6 @@ pub fn start(ui: CallUi) -> u64 {
     let state = Rc::new(RefCell::new(State {
         ui,
         room: None,
-        ice: Vec::new(),
         local: None,
         camera: None,
         screen: None,
@@ -79,12 +77,6 @@ pub fn start(ui: CallUi) -> u64 {
         stats_timer,
     }));
     ENGINE.with(|e| *e.borrow_mut() = Some(state));
-    spawn_local(async move {
-        let ice = crate::live::ice_servers().await.unwrap_or_default();
-        if let Some(e) = engine() {
-            e.borrow_mut().ice = ice;
-        }
-    });
     token
 }
 
@@ -216,8 +208,9 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
     }
     let remote = info.peer;
     let polite = polite_toward(remote);
+    let signal_room = room.clone();
     let send: Rc<dyn Fn(Signal)> = Rc::new(move |signal| {
-        client::send(&ClientMsg::Signal { room: room.clone(), to: remote, signal });
+        client::send(&ClientMsg::Signal { room: signal_room.clone(), to: remote, signal });
     });
     let weak = Rc::downgrade(e);
     let on_event: Rc<dyn Fn(PeerEvent)> = Rc::new(move |event| {
@@ -226,7 +219,7 @@ fn connect(e: &Rc<RefCell<State>>, info: &PeerInfo) {
         }
     });
     leptos::logging::log!("call: connecting to peer {remote} ({}), polite = {polite}", info.name);
-    let peer = match Peer::new(&s.ice, polite, send, on_event) {
+    let peer = match Peer::new(&room, polite, send, on_event) {
         Ok(peer) => peer,
         Err(err) => {
             leptos::logging::error!("could not create a peer connection: {err:?}");
@@ -324,7 +317,7 @@ pub fn handle(event: &ClientEvent) -> bool {
         }
         ClientEvent::Status(_) => false,
         ClientEvent::Msg(msg) => match msg {
-            ServerMsg::Joined { room: r, peers } if *r == room => {
+            ServerMsg::Joined { room: r, peers, .. } if *r == room => {
                 for p in peers {
                     appear(&e, p);
                 }
