@@ -35,7 +35,10 @@ async fn the_connection_test_gets_turn_credentials_only_when_signed_in_for_ten_m
     assert_eq!(user, me["id"].as_str().unwrap());
     let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
     let expiry: u64 = expiry.parse().unwrap();
-    assert!(expiry > now && expiry <= now + 600 + 5, "the connection test's credentials last 10 minutes: {expiry} vs {now}");
+    assert!(
+        expiry > now && expiry <= now + 600 + 5,
+        "the connection test's credentials last 10 minutes: {expiry} vs {now}"
+    );
     let expected = onair::server::turn::credentials(
         &onair::server::turn::TurnSecret::new("test-secret").unwrap(),
         user,

@@ -23,7 +23,10 @@ async fn two_users_in_room(server: &TestServer, slug: &str) -> (Client, Client) 
     let mut alice = Client::connect(server, &alice_b).await;
     let mut bob = Client::connect(server, &bob_b).await;
     alice.send(&ClientMsg::Join { room: room(slug) }).await;
-    assert_eq!(alice.recv().await, ServerMsg::Joined { room: room(slug), peers: vec![], ice: Some(IceConfig::default()) });
+    assert_eq!(
+        alice.recv().await,
+        ServerMsg::Joined { room: room(slug), peers: vec![], ice: Some(IceConfig::default()) }
+    );
     bob.send(&ClientMsg::Join { room: room(slug) }).await;
     match bob.recv().await {
         ServerMsg::Joined { peers, .. } => {

@@ -66,7 +66,11 @@ pub fn ice_config(config: &Config, user: &str, now: u64, ttl_secs: u64) -> IceCo
     if let (Some(secret), false) = (&config.turn_secret, config.turn_urls.is_empty()) {
         let c = credentials(secret, user, now, ttl_secs);
         ice.expires_at_ms = Some(c.expires_at as i64 * 1000);
-        ice.servers.push(IceServer { urls: config.turn_urls.clone(), username: Some(c.username), credential: Some(c.credential) });
+        ice.servers.push(IceServer {
+            urls: config.turn_urls.clone(),
+            username: Some(c.username),
+            credential: Some(c.credential),
+        });
     }
     ice
 }

@@ -493,9 +493,10 @@ mod tests {
     fn older_messages_still_parse() {
         // A `welcome` without `protocol` (from a version-1 server before the field existed) and a `joined`
         // without `ice` are still understood.
-        let welcome: ServerMsg =
-            serde_json::from_str(r#"{"type":"welcome","peer":1,"user":"0190a000-0000-7000-8000-000000000001","name":"A"}"#)
-                .unwrap();
+        let welcome: ServerMsg = serde_json::from_str(
+            r#"{"type":"welcome","peer":1,"user":"0190a000-0000-7000-8000-000000000001","name":"A"}"#,
+        )
+        .unwrap();
         assert!(matches!(welcome, ServerMsg::Welcome { protocol: 1, .. }));
         let joined: ServerMsg = serde_json::from_str(r#"{"type":"joined","room":"call:a","peers":[]}"#).unwrap();
         assert!(matches!(joined, ServerMsg::Joined { ice: None, .. }));

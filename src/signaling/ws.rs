@@ -6,8 +6,8 @@ use crate::live::service as live;
 use crate::server::state::AppState;
 use crate::signaling::hub::{Outbox, Registration};
 use crate::signaling::protocol::{
-    close_code, ClientMsg, ErrorCode, IceConfig, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES, MIN_PROTOCOL_VERSION,
-    PROTOCOL_VERSION,
+    close_code, ClientMsg, ErrorCode, IceConfig, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES,
+    MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -93,7 +93,12 @@ fn ice_for(state: &AppState, user: &User, room: &RoomId) -> Option<IceConfig> {
         return None;
     }
     let config = &state.config;
-    Some(crate::server::turn::ice_config(config, &user.id.to_string(), crate::server::turn::unix_now(), config.turn_ttl_secs))
+    Some(crate::server::turn::ice_config(
+        config,
+        &user.id.to_string(),
+        crate::server::turn::unix_now(),
+        config.turn_ttl_secs,
+    ))
 }
 
 /// May `user` enter `room`, and in which role? Default deny: each room kind names its rule.

@@ -305,8 +305,8 @@ mod browser {
 
     use super::WatchStatus;
     use crate::ids::{PeerId, StreamId};
-    use crate::rtc::peer::{Peer, PeerEvent, PeerState};
     use crate::rtc::media;
+    use crate::rtc::peer::{Peer, PeerEvent, PeerState};
     use crate::signaling::client::{self, ClientEvent, LinkStatus};
     use crate::signaling::protocol::{ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
@@ -363,11 +363,7 @@ mod browser {
         media_error: RwSignal<Option<String>>,
     ) {
         let room = RoomId::Stream(stream);
-        let state = Rc::new(RefCell::new(Publisher {
-            local: None,
-            peers: HashMap::new(),
-            room: room.clone(),
-        }));
+        let state = Rc::new(RefCell::new(Publisher { local: None, peers: HashMap::new(), room: room.clone() }));
 
         let handler_state = state.clone();
         let handler_room = room.clone();

@@ -229,12 +229,11 @@ mod browser {
 
     use crate::ids::{PeerId, TestId, UserId};
     use crate::proctor::{StudentCard, StudentState};
-    use crate::rtc::peer::{Peer, PeerEvent};
     use crate::rtc::media;
+    use crate::rtc::peer::{Peer, PeerEvent};
     use crate::signaling::client::{self, ClientEvent};
     use crate::signaling::protocol::{ClientMsg, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
-    use leptos::task::spawn_local;
     use std::cell::RefCell;
     use std::collections::HashMap;
     use std::rc::Rc;

@@ -219,8 +219,8 @@ mod browser {
     use super::CameraState;
     use crate::ids::{PeerId, TestId};
     use crate::proctor::{report_flag, start_attempt, submit_attempt, Attempt, FlagKind};
-    use crate::rtc::peer::{Peer, PeerEvent};
     use crate::rtc::media;
+    use crate::rtc::peer::{Peer, PeerEvent};
     use crate::signaling::client::{self, ClientEvent, LinkStatus};
     use crate::signaling::protocol::{ClientMsg, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;

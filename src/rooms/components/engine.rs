@@ -7,10 +7,10 @@
 use super::{CallUi, ChatLine, ConnState, Participant};
 use crate::ids::PeerId;
 use crate::rooms::DataMsg;
+use crate::rtc::media;
 use crate::rtc::peer::{Peer, PeerEvent, PeerState};
 use crate::rtc::quality::quality;
 use crate::rtc::stats::{self, Reading};
-use crate::rtc::media;
 use crate::signaling::client::{self, ClientEvent, LinkStatus};
 use crate::signaling::protocol::{ClientMsg, PeerInfo, RoomId, ServerMsg, Signal};
 use leptos::prelude::*;
