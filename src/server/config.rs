@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Every setting of the server. Each flag has an environment variable; flags win over variables.
 #[derive(Parser, Clone, Debug)]
@@ -20,8 +21,17 @@ pub struct Config {
     #[arg(long, env = "ONAIR_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// PEM file with the TLS certificate chain (leaf first). With `--tls-key`, the server serves HTTPS and
+    /// WSS itself; the session cookie is then `Secure` and the default origins are `https://`.
+    #[arg(long, env = "ONAIR_TLS_CERT", value_name = "PEM_FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1). Give both or neither.
+    #[arg(long, env = "ONAIR_TLS_KEY", value_name = "PEM_FILE")]
+    pub tls_key: Option<PathBuf>,
+
     /// Origins (scheme://host[:port]) allowed to open `/ws` and to call server functions cross-site,
-    /// comma-separated. Default: `http://<bind>` and `http://localhost:<port>`.
+    /// comma-separated. Default: `http://<bind>` and `http://localhost:<port>` (`https://` with TLS).
     #[arg(long, env = "ONAIR_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
@@ -52,7 +62,7 @@ pub struct Config {
     #[arg(long, env = "ONAIR_DEMO")]
     pub demo: bool,
 
-    /// Mark the session cookie `Secure` (set this when serving over HTTPS).
+    /// Mark the session cookie `Secure` (set this behind an HTTPS proxy; implied by `--tls-cert`/`--tls-key`).
     #[arg(long, env = "ONAIR_SECURE_COOKIES")]
     pub secure_cookies: bool,
 
@@ -99,15 +109,42 @@ impl Config {
         Self::parse_from(["onair", "--bind", "127.0.0.1:0", "--database-url", database_url])
     }
 
-    /// The allowed origins, with the defaults filled in for `bind` (the actual bound address).
+    /// The TLS certificate and key files: `Ok(None)` for plain HTTP, an error when only one of
+    /// `--tls-cert`/`--tls-key` is given (see [`TlsFiles::from_flags`](crate::server::tls::TlsFiles::from_flags)).
+    pub fn tls_files(&self) -> Result<Option<crate::server::tls::TlsFiles>, crate::server::tls::TlsError> {
+        crate::server::tls::TlsFiles::from_flags(self.tls_cert.as_deref(), self.tls_key.as_deref())
+    }
+
+    /// Whether the server serves HTTPS/WSS itself (both `--tls-cert` and `--tls-key` given).
+    pub fn serves_https(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Whether the session cookie is `Secure`: `--secure-cookies`, or the server serves HTTPS itself.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.serves_https()
+    }
+
+    /// `https` when the server serves TLS itself, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.serves_https() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The allowed origins, with the defaults filled in for `bind` (the actual bound address):
+    /// `<scheme>://<bound>`, `<scheme>://localhost:<port>` and, when bound to all interfaces,
+    /// `<scheme>://127.0.0.1:<port>`, with the scheme of [`Config::scheme`].
     pub fn origins_for(&self, bound: SocketAddr) -> Vec<String> {
         if !self.allowed_origins.is_empty() {
             return self.allowed_origins.iter().map(|o| o.trim().trim_end_matches('/').to_string()).collect();
         }
-        let port = bound.port();
-        let mut origins = vec![format!("http://{bound}"), format!("http://localhost:{port}")];
+        let (scheme, port) = (self.scheme(), bound.port());
+        let mut origins = vec![format!("{scheme}://{bound}"), format!("{scheme}://localhost:{port}")];
         if bound.ip().is_unspecified() {
-            origins.push(format!("http://127.0.0.1:{port}"));
+            origins.push(format!("{scheme}://127.0.0.1:{port}"));
         }
         origins
     }
@@ -115,4 +152,50 @@ impl Config {
 
 fn parse_turn_secret(value: &str) -> Result<crate::server::turn::TurnSecret, String> {
     crate::server::turn::TurnSecret::new(value).ok_or_else(|| "the TURN secret must not be empty".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from([&["onair"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn plain_http_by_default() {
+        let config = parse(&[]);
+        assert!(!config.serves_https());
+        assert!(!config.cookies_secure());
+        assert_eq!(config.tls_files().unwrap(), None);
+        let bound: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        assert_eq!(config.origins_for(bound), ["http://127.0.0.1:3000", "http://localhost:3000"]);
+    }
+
+    #[test]
+    fn tls_flags_make_origins_https_and_cookies_secure() {
+        let config = parse(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+        assert!(config.serves_https());
+        assert!(config.cookies_secure());
+        assert_eq!(config.scheme(), "https");
+        assert!(config.tls_files().unwrap().is_some());
+        let bound: SocketAddr = "0.0.0.0:3443".parse().unwrap();
+        assert_eq!(
+            config.origins_for(bound),
+            ["https://0.0.0.0:3443", "https://localhost:3443", "https://127.0.0.1:3443"]
+        );
+        // Explicit origins still win.
+        let config = parse(&["--tls-cert", "c", "--tls-key", "k", "--allowed-origins", "https://192.168.1.20:3443/"]);
+        assert_eq!(config.origins_for(bound), ["https://192.168.1.20:3443"]);
+    }
+
+    #[test]
+    fn one_tls_flag_alone_is_an_error() {
+        let only_cert = parse(&["--tls-cert", "cert.pem"]);
+        assert!(!only_cert.serves_https());
+        let err = only_cert.tls_files().unwrap_err().to_string();
+        assert!(err.contains("--tls-key"), "{err}");
+        let err = parse(&["--tls-key", "key.pem"]).tls_files().unwrap_err().to_string();
+        assert!(err.contains("--tls-cert"), "{err}");
+    }
 }

@@ -110,8 +110,8 @@ async fn seed_quiz(pool: &PgPool) -> Result<(), super::StartError> {
 }
 
 /// Prints the demo logins to standard output.
-pub fn print_logins(addr: std::net::SocketAddr) {
-    println!("\nDemo accounts (password for all: {DEMO_PASSWORD}) at http://{addr}/login");
+pub fn print_logins(base_url: &str) {
+    println!("\nDemo accounts (password for all: {DEMO_PASSWORD}) at {base_url}/login");
     for (username, display_name, role) in DEMO_ACCOUNTS {
         println!("  {role:<8} {username:<9} ({display_name})");
     }

@@ -1,8 +1,10 @@
-//! Server start-up: database (create, migrate), session store, router with layers, graceful shutdown.
+//! Server start-up: database (create, migrate), session store, router with layers, plain HTTP or HTTPS
+//! (`--tls-cert`/`--tls-key`), graceful shutdown.
 
 pub mod config;
 pub mod demo;
 pub mod state;
+pub mod tls;
 pub mod turn;
 
 use crate::app::{shell, App};
@@ -60,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         .with_name("onair_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(state.config.secure_cookies)
+        .with_secure(state.config.cookies_secure())
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::days(14)));
     let auth = axum_login::AuthManagerLayerBuilder::new(Backend::new(state.pool.clone()), sessions).build();
 
@@ -114,39 +116,60 @@ pub struct Server {
     /// The state handlers share.
     pub state: AppState,
     listener: TcpListener,
+    /// The rustls configuration when serving HTTPS/WSS, `None` for plain HTTP.
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     shutdown_tx: watch::Sender<bool>,
 }
 
 impl Server {
-    /// Binds `config.bind` and builds the state around `pool` (already migrated).
+    /// Loads the TLS certificate and key if configured, binds `config.bind` and builds the state around
+    /// `pool` (already migrated). Errors: a [`tls::TlsError`] (only one of the TLS flags, a file missing or
+    /// unreadable, no PEM certificate or key in it, a key that is not the certificate's), or the bind error.
     pub async fn bind(config: Config, pool: PgPool) -> Result<Self, StartError> {
+        let tls = config.tls_files()?.map(|files| files.load()).transpose()?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let state = AppState::new(config, pool, addr, shutdown_rx);
-        Ok(Self { addr, state, listener, shutdown_tx })
+        Ok(Self { addr, state, listener, tls, shutdown_tx })
+    }
+
+    /// `https://<addr>` when serving TLS, else `http://<addr>`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Serves until `stop` resolves, then tells WebSocket tasks to close (1001) and drains HTTP requests.
+    /// Plain HTTP and HTTPS share the router, `ConnectInfo<SocketAddr>`, `TCP_NODELAY` and this shutdown.
     pub async fn serve(self, stop: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
-        let Server { listener, shutdown_tx, state, .. } = self;
+        let Server { listener, tls, shutdown_tx, state, .. } = self;
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        // TCP_NODELAY: small WebSocket frames (signals, chat, presence) go out at once instead of waiting
-        // behind Nagle's algorithm for the client's (delayed) ACK, which added up to 40 ms under load.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(%e, "could not set TCP_NODELAY");
+        let graceful = async move {
+            stop.await;
+            tracing::info!("shutting down: closing WebSockets and draining requests");
+            let _ = shutdown_tx.send(true);
+            // Keep the sender alive until WebSocket tasks have seen the flag.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        match tls {
+            None => {
+                // TCP_NODELAY: small WebSocket frames (signals, chat, presence) go out at once instead of waiting
+                // behind Nagle's algorithm for the client's (delayed) ACK, which added up to 40 ms under load.
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(%e, "could not set TCP_NODELAY");
+                    }
+                });
+                axum::serve(listener, app).with_graceful_shutdown(graceful).await?;
             }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                tracing::info!("shutting down: closing WebSockets and draining requests");
-                let _ = shutdown_tx.send(true);
-                // Keep the sender alive until WebSocket tasks have seen the flag.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            })
-            .await?;
+            // The TLS listener sets TCP_NODELAY itself, before the handshake. The no-op `tap_io` is what gives
+            // `ConnectInfo<SocketAddr>`: axum implements `Connected` for `TcpListener` and `TapIo<L>` only.
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config)?.tap_io(|_| ());
+                axum::serve(listener, app).with_graceful_shutdown(graceful).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -184,6 +207,8 @@ pub fn init_tracing(format: &str) {
 
 /// Runs the server with `config` until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    // Bad TLS settings stop the server before it touches the database (`Server::bind` loads them for use).
+    config.tls_files()?.map(|files| files.load()).transpose()?;
     let pool = connect_database(&config.database_url, config.db_max_connections).await?;
     if config.demo {
         demo::seed(&pool).await?;
@@ -198,9 +223,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         &server.state,
         live_before_restart.into_iter().map(|row| row.id).collect(),
     );
-    tracing::info!(addr = %server.addr, origins = ?server.state.allowed_origins, "serving on http://{}", server.addr);
+    let url = server.url();
+    tracing::info!(addr = %server.addr, origins = ?server.state.allowed_origins, "serving on {url}");
     if server.state.config.demo {
-        demo::print_logins(server.addr);
+        demo::print_logins(&url);
     }
     let result = server.serve(shutdown_signal()).await;
     session_cleanup.abort();

@@ -22,22 +22,25 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// `http://<addr>`, or `https://<addr>` when the test config has `--tls-cert`/`--tls-key`.
+    base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestServer {
     /// Starts the full app on 127.0.0.1:<ephemeral> over `pool`, with `tweak` applied to the test config.
     pub async fn start_with(pool: PgPool, tweak: impl FnOnce(&mut Config)) -> Self {
+        install_crypto_provider();
         prepare_database(&pool).await.expect("migrate");
         let mut config = Config::for_tests("postgres://unused-in-tests");
         tweak(&mut config);
         let server = Server::bind(config, pool).await.expect("bind");
-        let addr = server.addr;
+        let (addr, base) = (server.addr, server.url());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(server.serve(async move {
             let _ = rx.await;
         }));
-        Self { addr, stop: Some(tx) }
+        Self { addr, base, stop: Some(tx) }
     }
 
     pub async fn start(pool: PgPool) -> Self {
@@ -45,16 +48,17 @@ impl TestServer {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
+        format!("{}{}", self.base, path)
     }
 
     /// The origin the server allows by default.
     pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+        self.base.clone()
     }
 
+    /// `ws://<addr>/ws`, or `wss://` over TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.addr)
+        format!("ws{}/ws", self.base.strip_prefix("http").expect("the base URL is http(s)://"))
     }
 }
 
@@ -64,6 +68,13 @@ impl Drop for TestServer {
             let _ = tx.send(());
         }
     }
+}
+
+/// Makes aws-lc-rs the process's rustls provider (idempotent). reqwest's TLS here is built without a
+/// provider of its own (so the tree keeps one, the server's), and every `reqwest::Client` needs one, even for
+/// plain `http://`; tests build their clients after starting a [`TestServer`], which calls this.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
 /// A browser-like HTTP client: cookie jar, same-origin `Origin` header on posts.
@@ -83,8 +94,13 @@ pub struct UserJson {
 
 impl Browser {
     pub fn new(server: &TestServer) -> Self {
+        Self::with_client(server, reqwest::Client::builder())
+    }
+
+    /// Like [`Browser::new`], from a client builder with other settings (e.g. the TLS roots to trust).
+    pub fn with_client(server: &TestServer, builder: reqwest::ClientBuilder) -> Self {
         let jar = Arc::new(reqwest::cookie::Jar::default());
-        let http = reqwest::Client::builder().cookie_provider(jar.clone()).build().unwrap();
+        let http = builder.cookie_provider(jar.clone()).build().unwrap();
         Self { http, jar, origin: server.origin(), base: server.url("") }
     }
 
