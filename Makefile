@@ -13,6 +13,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 help:
 	@echo "make setup    install the tools (wasm target, cargo-leptos, wasm-bindgen-cli, npm packages)"
 	@echo "make run      build the release and start the demo server on http://127.0.0.1:3000"
+	@echo "make run HTTPS=1  the same over HTTPS on https://<LAN address>:3443 with a self-signed certificate (phones)"
 	@echo "make test     Rust tests + release build + browser tests (what CI runs)"
 	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
 	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
