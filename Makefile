@@ -16,6 +16,7 @@ help:
 	@echo "make run HTTPS=1  the same over HTTPS on https://<LAN address>:3443 with a self-signed certificate (phones)"
 	@echo "make test     Rust tests + release build + browser tests (what CI runs)"
 	@echo "make e2e      only the browser tests, against the release build already there (ARGS=... go to playwright test)"
+	@echo "make turn-test  only the TURN-only test (two browsers in network namespaces, coturn; needs root, else skipped)"
 	@echo "make db-stop  stop the private PostgreSQL cluster in target/pg, if one was started"
 	@echo "make bench    build the release, then measure relay, chat fan-out, idle memory, /live, bundle (~6 min); writes docs/benchmarks.md"
 	@echo "make bench-join  benchmark Join -> first video frame on the release build (JOINS=25); writes docs/benchmarks.md"
@@ -38,6 +39,12 @@ e2e:
 
 db-stop:
 	@scripts/db-stop.sh
+
+# The TURN-only test (issue #8) against the release build already there: a seller and a shopper in two network
+# namespaces that reach each other only through coturn; see scripts/turn-test.sh. ARGS=... go to playwright test.
+.PHONY: turn-test
+turn-test:
+	@scripts/turn-test.sh $(ARGS)
 
 clean: db-stop
 	rm -rf end2end/test-results end2end/playwright-report end2end/blob-report

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/setup.sh [--test] [--e2e-only] [--bench]
+# Usage: scripts/setup.sh [--test] [--e2e-only] [--turn] [--bench]
 #
 # Installs what building and running onair needs, on a machine that has the Rust toolchain
 # (rustup), node/npm and apt. Every step checks first and skips what is already there.
@@ -7,7 +7,9 @@
 #   - cargo-leptos 0.3.10 (cargo install, ~12 min the first time)
 #   - wasm-bindgen-cli at the exact wasm-bindgen version of Cargo.lock (~3 min the first time)
 #   - end2end/node_modules (npm ci): binaryen's wasm-opt for release builds, @playwright/test
-#   --test      also Debian's chromium (/usr/bin/chromium) for the Playwright suite
+#   --test      also Debian's chromium (/usr/bin/chromium) for the Playwright suite, and --turn
+#   --turn      also Debian's coturn and nftables for the TURN-only test (the coturn service is left
+#               stopped; without root a missing one only warns: that test is then skipped anyway)
 #   --bench     also Debian's wrk and brotli for `make bench` (HTTP load, compressed bundle sizes)
 #   --e2e-only  only the npm packages and chromium (what `make e2e` needs)
 set -euo pipefail
@@ -18,13 +20,15 @@ CARGO_LEPTOS_VERSION=0.3.10
 test_deps=""
 e2e_only=""
 bench_deps=""
+turn_deps=""
 for arg in "$@"; do
   case "$arg" in
-    --test) test_deps=1 ;;
+    --test) test_deps=1; turn_deps=1 ;;
+    --turn) turn_deps=1 ;;
     --bench) bench_deps=1 ;;
     --e2e-only) e2e_only=1; test_deps=1 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "setup.sh: unknown argument $arg (expected --test, --e2e-only or --bench)" ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "setup.sh: unknown argument $arg (expected --test, --e2e-only, --turn or --bench)" ;;
   esac
 done
 
@@ -90,6 +94,29 @@ if [ -n "$test_deps" ]; then
     apt_install chromium
   }
   step --unless has_chromium "chromium (/usr/bin/chromium, Debian's package)" install_chromium
+fi
+
+# --- coturn and nftables for the TURN-only test ------------------------------------
+
+# scripts/turn-test.sh runs its own turnserver inside a network namespace: the package's system service
+# must not stay running on port 3478.
+if [ -n "$turn_deps" ]; then
+  has_turn_tools() { have turnserver && have nft; }
+  install_turn_tools() {
+    if ! is_root; then
+      warn "Debian's coturn and nftables are missing and installing them needs root: the TURN-only test will be skipped (as root: apt-get install -y coturn nftables)"
+      return 0
+    fi
+    apt_install coturn nftables
+    if have systemctl && systemctl is-active --quiet coturn 2>/dev/null; then
+      say "Stopping and disabling the coturn system service (the test starts its own turnserver)"
+      systemctl disable --now coturn >&2 || warn "could not stop the coturn service: stop it with 'systemctl disable --now coturn'"
+    elif have service && service coturn status >/dev/null 2>&1; then
+      say "Stopping the coturn system service (the test starts its own turnserver)"
+      service coturn stop >&2 || warn "could not stop the coturn service: stop it with 'service coturn stop'"
+    fi
+  }
+  step --unless has_turn_tools "coturn and nftables (Debian's packages, for the TURN-only test)" install_turn_tools
 fi
 
 # --- wrk and brotli for the benchmarks (make bench) -------------------------------

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: scripts/test.sh   (make test; CI runs it through .ci/run)
 # Set-up (with chromium), Rust tests against a real PostgreSQL, the release build, then the
-# Playwright suite. Stops at the first failing step with its exit code.
+# Playwright suite, then the TURN-only test (skipped without root). Stops at the first failing step with its exit code.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ONAIR_ROOT"
@@ -18,3 +18,5 @@ step "cargo test --features ssr" cargo test --features ssr
 step "cargo leptos build --release" cargo leptos build --release
 
 step "browser tests" scripts/e2e.sh
+
+step "TURN-only test (browsers in network namespaces, coturn)" scripts/turn-test.sh
