@@ -84,7 +84,7 @@ fn ConnectivityTest(signed_in: bool) -> impl IntoView {
                 // 1. Camera and microphone.
                 let found = match probe::camera().await {
                     Ok((s, finding)) => {
-                        if let Some(el) = video.get_untracked() {
+                        if let Some(el) = video.try_get_untracked().flatten() {
                             media::attach(&el, &s);
                         }
                         if let Some(Some(s)) = stream.try_set_value(Some(s)) {
