@@ -3,6 +3,7 @@
 use crate::auth::components::{AuthContext, LoginPage, SignupPage};
 use crate::commerce::catalog::components::MyProductsPage;
 use crate::commerce::components::MyOrdersPage;
+use crate::connectivity::components::ConnectivityPage;
 use crate::live::components::{GoLivePage, LiveListingsPage, StreamPage};
 use crate::proctor::components::{AuditPage, InvigilatePage, NewTestPage, TakeTestPage, TestPage, TestsPage};
 use crate::rooms::components::{MatchPage, RoomPage, RoomsPage};
@@ -68,6 +69,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/rooms") view=RoomsPage/>
                     <Route path=path!("/rooms/:slug") view=RoomPage/>
                     <Route path=path!("/match") view=MatchPage/>
+                    <Route path=path!("/connectivity") view=ConnectivityPage/>
                 </Routes>
             </main>
         </Router>

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod commerce;
+pub mod connectivity;
 pub mod error;
 pub mod ids;
 pub mod live;

@@ -417,8 +417,9 @@ impl Drop for Inner {
     }
 }
 
-/// `RTCConfiguration` with `iceServers` from our serde type; servers without URLs are skipped.
-fn configuration(ice_servers: &[super::IceServer]) -> RtcConfiguration {
+/// `RTCConfiguration` with `iceServers` from our serde type; servers without URLs are skipped (also used by
+/// the connection test).
+pub(crate) fn configuration(ice_servers: &[super::IceServer]) -> RtcConfiguration {
     let servers = js_sys::Array::new();
     for server in ice_servers.iter().filter(|s| !s.urls.is_empty()) {
         let urls = js_sys::Array::new();
@@ -659,7 +660,7 @@ fn failed(operation: &str, err: &JsValue) -> Input {
 }
 
 /// `"<name>: <message>"` for an exception (DOMException or Error), else its debug form.
-fn describe(err: &JsValue) -> String {
+pub(crate) fn describe(err: &JsValue) -> String {
     let field = |key: &str| js_sys::Reflect::get(err, &JsValue::from_str(key)).ok().and_then(|v| v.as_string());
     match (field("name"), field("message")) {
         (Some(name), Some(message)) => format!("{name}: {message}"),

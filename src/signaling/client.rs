@@ -71,7 +71,9 @@ fn client() -> Rc<RefCell<Inner>> {
     CLIENT.with(Rc::clone)
 }
 
-fn ws_url() -> String {
+/// `ws://<host>/ws` (`wss:` on an HTTPS page): the page's signaling endpoint, also used by the connection
+/// test's one-shot socket.
+pub(crate) fn ws_url() -> String {
     let location = web_sys::window().expect("window").location();
     let scheme = if location.protocol().unwrap_or_default() == "https:" { "wss" } else { "ws" };
     format!("{scheme}://{}/ws?v={PROTOCOL_VERSION}", location.host().unwrap_or_default())

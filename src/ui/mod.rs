@@ -118,6 +118,10 @@ pub fn HomePage() -> impl IntoView {
                 <p>"Small calls by link, or a " <A href="/match">"random partner"</A> ", with mute, camera, screen share and chat."</p>
             </article>
         </section>
+        <p class="muted home-check">
+            "Calls not connecting, or no picture? " <A href="/connectivity">"Test your connection"</A>
+            " (camera, microphone and network)."
+        </p>
     }
 }
 
