@@ -154,17 +154,14 @@ pub async fn get_stream(id: StreamId) -> Result<StreamDetail, AppError> {
 pub async fn ice_servers() -> Result<Vec<IceServer>, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     let config = &state.config;
-    let user = crate::auth::backend::current_user().await?;
-    let mut ice = crate::server::turn::ice_config(
+    // Signed-out visitors get STUN only.
+    let user = crate::auth::backend::current_user().await?.map(|u| u.id.to_string());
+    let ice = crate::server::turn::ice_config(
         config,
-        &user.as_ref().map(|u| u.id.to_string()).unwrap_or_default(),
+        user.as_deref(),
         crate::server::turn::unix_now(),
         config.turn_ttl_secs.min(CONNECTIVITY_TURN_TTL_SECS),
     );
-    if user.is_none() {
-        // Signed-out visitors get STUN only.
-        ice.servers.retain(|s| s.username.is_none());
-    }
     Ok(ice.servers)
 }
 

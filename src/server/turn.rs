@@ -55,15 +55,16 @@ pub fn credentials(secret: &TurnSecret, user: &str, now: u64, ttl_secs: u64) -> 
 }
 
 /// The ICE servers for `user`'s peer connections, as of `now` (Unix seconds): the STUN URLs of
-/// `--ice-servers` for everyone, plus the `--turn-urls` with fresh credentials ([`credentials`], lifetime
-/// `ttl_secs` capped at [`MAX_TTL_SECS`]) when a TURN secret is configured. Only call this for a user who
-/// may use them (a member of a media room, or the signed-in user of the connection test).
-pub fn ice_config(config: &Config, user: &str, now: u64, ttl_secs: u64) -> IceConfig {
+/// `--ice-servers` for everyone, plus, for `Some(user)` when a TURN secret is configured, the `--turn-urls`
+/// with fresh credentials ([`credentials`], lifetime `ttl_secs` capped at [`MAX_TTL_SECS`]). Pass a user
+/// only when they may use TURN (a member of a media room, or the signed-in user of the connection test);
+/// `None` gives STUN only.
+pub fn ice_config(config: &Config, user: Option<&str>, now: u64, ttl_secs: u64) -> IceConfig {
     let mut ice = IceConfig::default();
     if !config.ice_servers.is_empty() {
         ice.servers.push(IceServer { urls: config.ice_servers.clone(), username: None, credential: None });
     }
-    if let (Some(secret), false) = (&config.turn_secret, config.turn_urls.is_empty()) {
+    if let (Some(secret), Some(user), false) = (&config.turn_secret, user, config.turn_urls.is_empty()) {
         let c = credentials(secret, user, now, ttl_secs);
         ice.expires_at_ms = Some(c.expires_at as i64 * 1000);
         ice.servers.push(IceServer {
@@ -97,14 +98,15 @@ mod tests {
     #[test]
     fn ice_config_hands_out_turn_only_with_a_secret() {
         let mut config = Config::for_tests("postgres://unused");
-        assert_eq!(ice_config(&config, "u", 100, 60), IceConfig::default());
+        assert_eq!(ice_config(&config, Some("u"), 100, 60), IceConfig::default());
         config.ice_servers = vec!["stun:stun.example.net:3478".into()];
         config.turn_urls = vec!["turn:turn.example.net:3478?transport=udp".into()];
-        let stun_only = ice_config(&config, "u", 100, 60);
+        let stun_only = ice_config(&config, Some("u"), 100, 60);
         assert_eq!(stun_only.servers.len(), 1, "TURN URLs without a secret are not handed out");
         assert_eq!(stun_only.expires_at_ms, None);
         config.turn_secret = TurnSecret::new("coturn-shared-secret");
-        let ice = ice_config(&config, "0190a000-0000-7000-8000-000000000001", 1_700_000_000, 3600);
+        let ice = ice_config(&config, Some("0190a000-0000-7000-8000-000000000001"), 1_700_000_000, 3600);
+        assert_eq!(ice_config(&config, None, 1_700_000_000, 3600).servers.len(), 1, "no user: STUN only");
         assert_eq!(ice.expires_at_ms, Some(1_700_003_600_000));
         let turn = &ice.servers[1];
         assert_eq!(turn.username.as_deref(), Some("1700003600:0190a000-0000-7000-8000-000000000001"));

@@ -126,13 +126,9 @@ pub fn ice_servers(room: &RoomId) -> Vec<IceServer> {
 /// before an ICE restart, so the restart never gathers with expired TURN credentials.
 pub async fn fresh_ice(room: &RoomId) -> Vec<IceServer> {
     if send(&ClientMsg::RefreshIce { room: room.clone() }) {
-        let waiting_room = room.clone();
-        let answered = js_sys::Promise::new(&mut |resolve, _reject| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 3_000);
-            }
-            client().borrow_mut().ice_waiters.push((waiting_room.clone(), resolve));
-        });
+        let (answered, resolve) = crate::ui::clock::deferred();
+        crate::ui::clock::resolve_after(&resolve, 3_000);
+        client().borrow_mut().ice_waiters.push((room.clone(), resolve));
         let _ = wasm_bindgen_futures::JsFuture::from(answered).await;
     }
     ice_servers(room)

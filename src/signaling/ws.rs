@@ -95,7 +95,7 @@ fn ice_for(state: &AppState, user: &User, room: &RoomId) -> Option<IceConfig> {
     let config = &state.config;
     Some(crate::server::turn::ice_config(
         config,
-        &user.id.to_string(),
+        Some(&user.id.to_string()),
         crate::server::turn::unix_now(),
         config.turn_ttl_secs,
     ))
@@ -303,8 +303,9 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             crate::rooms::service::stop_matching(state, peer, true);
             Ok(())
         }
-        ClientMsg::RefreshIce { room } => match ice_for(state, user, &room) {
-            Some(ice) if hub.is_member(peer, &room) => {
+        // Membership first: credentials are made only for a member of a media room.
+        ClientMsg::RefreshIce { room } => match hub.is_member(peer, &room).then(|| ice_for(state, user, &room)) {
+            Some(Some(ice)) => {
                 hub.send(peer, &ServerMsg::IceServers { room, ice });
                 Ok(())
             }

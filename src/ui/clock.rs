@@ -1,4 +1,5 @@
-//! Wall-clock helpers for live UI: a ticking "now" signal and human-readable durations.
+//! Wall-clock helpers for live UI: a ticking "now" signal, human-readable durations, and (hydrate) a promise
+//! that a browser callback or a timer resolves, for awaiting either.
 
 use leptos::prelude::*;
 
@@ -65,5 +66,22 @@ mod tests {
         assert_eq!(format_elapsed(2 * 3_600_000 + 5 * 60_000), "2 h 05 min");
         assert_eq!(plural(1, "viewer", "viewers"), "1 viewer");
         assert_eq!(plural(0, "viewer", "viewers"), "0 viewers");
+    }
+}
+
+/// A promise and its `resolve` function, for awaiting a browser callback. Resolving twice is harmless.
+#[cfg(feature = "hydrate")]
+pub fn deferred() -> (js_sys::Promise, js_sys::Function) {
+    let mut resolve = None;
+    let promise = js_sys::Promise::new(&mut |res, _rej| resolve = Some(res));
+    // The executor runs synchronously inside the constructor, so `resolve` is set here.
+    (promise, resolve.unwrap_or_else(|| js_sys::Function::new_no_args("")))
+}
+
+/// Calls `resolve` after `ms` milliseconds (a timeout for a [`deferred`] promise).
+#[cfg(feature = "hydrate")]
+pub fn resolve_after(resolve: &js_sys::Function, ms: u32) {
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(resolve, ms.min(i32::MAX as u32) as i32);
     }
 }

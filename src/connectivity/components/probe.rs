@@ -5,7 +5,8 @@
 use crate::connectivity::{camera_finding, parse_candidate, Finding, Gathered, IceError, IceOutcome, WsOutcome};
 use crate::rtc::{media, IceServer};
 use crate::signaling::protocol::{ClientMsg, ServerMsg};
-use js_sys::{Function, Promise, Reflect};
+use crate::ui::clock::{deferred, resolve_after};
+use js_sys::Reflect;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -15,21 +16,6 @@ use web_sys::{
     CloseEvent, MediaStream, MediaStreamTrack, MessageEvent, RtcPeerConnection, RtcPeerConnectionIceEvent,
     RtcSessionDescriptionInit, WebSocket,
 };
-
-/// A promise and its `resolve` function, for waiting on browser callbacks. Resolving twice is harmless.
-fn deferred() -> (Promise, Function) {
-    let mut resolve = None;
-    let promise = Promise::new(&mut |res, _rej| resolve = Some(res));
-    // The executor runs synchronously inside the constructor, so `resolve` is set here.
-    (promise, resolve.unwrap_or_else(|| Function::new_no_args("")))
-}
-
-/// Calls `resolve` after `ms` milliseconds.
-fn resolve_after(resolve: &Function, ms: u32) {
-    if let Some(window) = web_sys::window() {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(resolve, ms.min(i32::MAX as u32) as i32);
-    }
-}
 
 /// `performance.now()` in milliseconds (0 when unavailable).
 fn now_ms() -> f64 {
