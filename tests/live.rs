@@ -220,3 +220,41 @@ async fn a_seller_who_comes_back_in_time_keeps_the_stream(pool: PgPool) {
     tokio::time::sleep(std::time::Duration::from_millis(1800)).await;
     assert_eq!(listing(&s.seller_b, None).await.len(), 1);
 }
+
+/// `GET /live` as a visitor with the given `Cookie` header (none = signed out): status and HTML.
+async fn live_page(server: &TestServer, cookie: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new().get(server.url("/live"));
+    if let Some(c) = cookie {
+        req = req.header("Cookie", c);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    assert!(res.headers().get("set-cookie").is_none(), "a listing page view sets no cookie");
+    (status, res.text().await.unwrap())
+}
+
+#[sqlx::test]
+async fn the_listing_page_shows_a_new_stream_at_once_and_signed_in_visitors_their_own_page(pool: PgPool) {
+    let server = TestServer::start(pool).await;
+    let (status, empty) = live_page(&server, None).await;
+    assert_eq!(status, 200);
+    assert!(!empty.contains("Brand new lamps"));
+    // Served twice in a row (the second from the page cache), the page is the same.
+    assert_eq!(live_page(&server, None).await.1, empty);
+
+    // A stream that goes live is on the next signed-out page view, cache or not.
+    let seller = Browser::new(&server);
+    seller.signup("lena", "Lena Lamps").await;
+    let stream = go_live(&seller, "Brand new lamps", "home").await;
+    let (_, with_stream) = live_page(&server, None).await;
+    assert!(with_stream.contains("Brand new lamps"), "the new stream is listed");
+
+    // A signed-in visitor never gets the signed-out page: the nav shows their name.
+    let (_, signed_in) = live_page(&server, Some(&seller.cookie())).await;
+    assert!(signed_in.contains("Log out"), "signed-in page has the Log out button");
+    assert!(!with_stream.contains("Log out"), "signed-out page has none");
+
+    // Ending the stream takes it off the next signed-out page view.
+    assert_eq!(seller.call("end_stream", &[("id", &stream.to_string())]).await.status(), 200);
+    assert!(!live_page(&server, None).await.1.contains("Brand new lamps"));
+}

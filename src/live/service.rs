@@ -38,6 +38,12 @@ struct ListingCache {
 }
 
 impl LiveState {
+    /// A counter bumped whenever the set of live streams changes (a stream went live or ended); caches of
+    /// anything derived from the listing compare it (see [`crate::live::page_cache`]).
+    pub fn listing_generation(&self) -> u64 {
+        self.listing.lock().unwrap_or_else(|e| e.into_inner()).generation
+    }
+
     fn listing_changed(&self) {
         let mut cache = self.listing.lock().unwrap_or_else(|e| e.into_inner());
         cache.generation += 1;

@@ -94,6 +94,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(auth)
         .layer(csrf)
+        // Outermost: a cached signed-out `/live` skips the session and CSRF layers and the render.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::live::page_cache::serve_cached))
         .with_state(state)
 }
 

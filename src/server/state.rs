@@ -31,6 +31,8 @@ pub struct AppState {
     pub chat_limiter: Arc<DefaultKeyedRateLimiter<crate::ids::UserId>>,
     /// Live-stream timers (seller grace periods).
     pub live: Arc<crate::live::service::LiveState>,
+    /// Rendered `/live` pages for signed-out visitors (sub-second, see `live::page_cache`).
+    pub live_page_cache: Arc<crate::live::page_cache::PageCache>,
     /// Proctoring: when students' connections came and went, and the "disconnected" timers.
     pub proctor: Arc<crate::proctor::service::ProctorState>,
     /// Random partner matching: the queue and the pairs.
@@ -59,6 +61,7 @@ impl AppState {
             chat_limiter: Arc::new(RateLimiter::keyed(chat_quota(config.chat_messages_per_5s))),
             config: Arc::new(config),
             live: Arc::default(),
+            live_page_cache: Arc::default(),
             proctor: Arc::default(),
             rooms: Arc::default(),
             shutdown,
