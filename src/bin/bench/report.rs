@@ -530,9 +530,9 @@ hydration data) on one pinned core and is CPU-bound at saturation (server CPU in
 mostly in Leptos' server rendering (reactive owners and effects per card, HTML escaping, the serialized \
 resource data) and in allocation. This issue took the database off the path (the live listing is \
 cached until a stream starts or ends, at most 1 s; categories are read once) and replaced glibc malloc \
-with mimalloc; the rendering itself remains. Next steps: render this route with `SsrMode::Async` (one \
-write instead of streamed chunks) or cache the rendered page for signed-out visitors for a fraction of a \
-second.";
+with mimalloc, and signed-out page views (what wrk is) are served from a 500 ms cache of the rendered \
+page (`live::page_cache`, cleared when a stream starts or ends), so this is the cached path. Next step: \
+lighter server rendering of the listing for signed-in visitors (`SsrMode::Async`, fewer owners per card).";
     const BUNDLE: &str = "all pages (live shopping, catalog, orders, chat, proctoring, video rooms) are one WASM \
 module, and most of its code is Leptos' rendering and reactive code monomorphized per view: in a \
 name-section breakdown of the build before wasm-opt, `tachys` and `reactive_graph` generics are over half \
