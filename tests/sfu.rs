@@ -383,3 +383,21 @@ async fn unspecified_bind_needs_an_advertised_address() {
             .expect("starts with an advertised address");
     assert_eq!(sfu.local_addr().ip().to_string(), "127.0.0.1");
 }
+
+#[tokio::test]
+async fn a_vanished_subscriber_is_dropped() {
+    let sfu = start_sfu().await;
+    let s = stream();
+    let mut publisher = start_publisher(&sfu, s, 30).await;
+    wait_state(&mut publisher.state, ConnState::Connected, Duration::from_secs(10)).await;
+    let mut sub = start_subscriber(&sfu, s).await;
+    wait_state(&mut sub.state, ConnState::Connected, Duration::from_secs(10)).await;
+    sub.wait_video(10, Duration::from_secs(10)).await;
+    // The viewer's tab dies without a word: no close, no more STUN.
+    sub.task.abort();
+    let t0 = Instant::now();
+    // str0m's ICE-lite side gives up on a silent peer after about 15 s (measured here).
+    wait_state(&mut sub.state, ConnState::Closed, Duration::from_secs(30)).await;
+    eprintln!("vanished subscriber closed after {:?}", t0.elapsed());
+    assert_eq!(sfu.stats(s).expect("stats").subscribers, 0);
+}

@@ -199,7 +199,8 @@ impl Task {
         if let Err(e) = result {
             tracing::info!(conn = %self.id, error = %e, "connection failed");
         }
-        self.state.send_replace(ConnState::Closed);
+        // `Closed` is sent by the registry when the watcher removes this connection, so that whoever sees
+        // it also sees the connection gone from the stats.
     }
 
     async fn run_publisher(

@@ -86,8 +86,9 @@ pub enum ConnState {
     Connecting,
     /// ICE and DTLS are up; media flows.
     Connected,
-    /// Gone: closed by [`Sfu::close`], by the peer, by an ICE timeout, because its publisher left (for a
-    /// subscriber), or because it never connected within 30 s. Final.
+    /// Gone: closed by [`Sfu::close`], by the peer (DTLS close), because the peer fell silent (str0m's
+    /// ICE-lite timeout, about 15 s), because its publisher left (for a subscriber), or because it never
+    /// connected within 30 s. Final; by the time it is seen, the connection is out of [`Sfu::stats`].
     Closed,
 }
 
