@@ -289,8 +289,7 @@ impl Task {
     ) -> Result<(), RtcError> {
         let started = Instant::now();
         let mut connected = false;
-        // Video waits for a keyframe: at start, and after skipping frames.
-        let mut await_keyframe = true;
+        let mut gate = KeyframeGate::default();
         let mut egress: HashMap<Mid, (u64, u64)> = HashMap::new();
         let counters = self.counters.clone();
         let want_keyframe = |counters: &Counters| {
@@ -323,7 +322,7 @@ impl Task {
                 connected = true;
                 // Start from the newest frames, not what queued while connecting.
                 frames = frames.resubscribe();
-                await_keyframe = true;
+                gate.reset();
                 want_keyframe(&counters);
             }
             let wake_at = self.bound_wait(deadline, connected, started);
@@ -345,11 +344,8 @@ impl Task {
             };
             match wake {
                 Wake::Frame(frame) => {
-                    if frame.kind == MediaKind::Video && await_keyframe {
-                        if !frame.keyframe {
-                            continue;
-                        }
-                        await_keyframe = false;
+                    if !gate.pass(frame.kind, frame.keyframe) {
+                        continue;
                     }
                     if self.forward(&mids, &frame) {
                         Counters::add(&counters.frames_forwarded, 1);
@@ -358,7 +354,7 @@ impl Task {
                 Wake::Lagged(n) => {
                     tracing::debug!(conn = %self.id, skipped = n, "subscriber lagged; waiting for a keyframe");
                     Counters::add(&counters.lagged, 1);
-                    await_keyframe = true;
+                    gate.reset();
                     want_keyframe(&counters);
                 }
                 Wake::Timeout if !connected && started.elapsed() >= CONNECT_TIMEOUT => {
@@ -469,6 +465,29 @@ impl Task {
     }
 }
 
+/// A subscriber's video starts at a keyframe: at first, and again after frames were skipped (a decoder
+/// cannot use a delta frame whose reference it missed). Audio always passes.
+#[derive(Default)]
+struct KeyframeGate {
+    open: bool,
+}
+
+impl KeyframeGate {
+    /// Whether to forward this frame.
+    fn pass(&mut self, kind: MediaKind, keyframe: bool) -> bool {
+        if kind == MediaKind::Video && !self.open {
+            self.open = keyframe;
+            return keyframe;
+        }
+        true
+    }
+
+    /// Frames were skipped: wait for the next keyframe again.
+    fn reset(&mut self) {
+        self.open = false;
+    }
+}
+
 /// Turns the publisher's `MediaData` into a frame to forward, or `None` if it is not forwarded (another
 /// m-line, another simulcast layer). Sets `want_keyframe` when video arrived with a gap.
 fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut bool) -> Option<Frame> {
@@ -488,4 +507,24 @@ fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut bool) -> Option<Fr
         keyframe,
         data: data.data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn video_waits_for_a_keyframe_at_start_and_after_a_skip() {
+        let mut gate = KeyframeGate::default();
+        let (v, a) = (MediaKind::Video, MediaKind::Audio);
+        assert!(!gate.pass(v, false), "no delta frame before the first keyframe");
+        assert!(gate.pass(a, false), "audio never waits");
+        assert!(gate.pass(v, true));
+        assert!(gate.pass(v, false), "deltas follow the keyframe");
+        gate.reset(); // lagged
+        assert!(!gate.pass(v, false));
+        assert!(gate.pass(a, false));
+        assert!(gate.pass(v, true));
+        assert!(gate.pass(v, false));
+    }
 }
