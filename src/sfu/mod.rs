@@ -2,9 +2,10 @@
 //! stream, any number of receive-only subscribers), the one UDP socket they all share, and the fan-out of the
 //! publisher's audio and video frames to the subscribers.
 //!
-//! Shape (measured in `/work/shared/SFU.md`): one tokio task owns each [`str0m::Rtc`] and keeps str0m's
-//! single-mutation rule (after each input, drain `poll_output` until `Timeout`); a reader task routes each
-//! datagram of the shared socket by its source address, learning new addresses from the local ufrag in the
+//! Shape (the one that scaled in the team's str0m study, shared/SFU.md): one tokio task owns each
+//! [`str0m::Rtc`] and keeps str0m's single-mutation rule (after each input, drain `poll_output` until
+//! `Timeout`); a reader task routes each datagram of the shared socket by its source address, learning new
+//! addresses from the local ufrag in the
 //! STUN USERNAME (RFC 8445 §7.2.2); the publisher task sends depacketized frames over a `tokio::sync::broadcast`
 //! channel and each subscriber task writes them with str0m's `Writer`, so str0m does SSRCs, sequence numbers,
 //! NACK/RTX and TWCC per subscriber. The server is ICE-lite (RFC 8445 §2.5): the remote peer runs the checks.
