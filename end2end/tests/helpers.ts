@@ -67,3 +67,30 @@ export async function expectSignedOut(page: Page): Promise<void> {
   await expect(nav.getByRole('link', { name: 'Sign up', exact: true })).toBeVisible();
   await expect(page.getByTestId('account-name')).toHaveCount(0);
 }
+
+/** What the seller types into the Go Live form. `category` is a label of the category list (default: the
+ *  form's preselected category); `description` may be left out. */
+export interface GoLiveForm {
+  title: string;
+  description?: string;
+  category?: string;
+}
+
+/** Goes live through the `/live/new` form as a person would: fills it, waits until Go Live is enabled and
+ *  the camera preview shows frames, clicks it, and waits for the seller's control room (End stream).
+ *  Returns the stream's path (`/live/<uuid>`). */
+export async function goLiveWithForm(seller: Page, form: GoLiveForm): Promise<string> {
+  await gotoHydrated(seller, '/live/new');
+  await seller.getByLabel('Title').fill(form.title);
+  if (form.description !== undefined) await seller.getByLabel('Description').fill(form.description);
+  if (form.category !== undefined) await seller.getByLabel('Category').selectOption({ label: form.category });
+  const goLive = seller.getByRole('button', { name: 'Go Live', exact: true });
+  await expect(goLive).toBeEnabled({ timeout: 15_000 });
+  await expect
+    .poll(() => seller.getByTestId('preview').evaluate((v: HTMLVideoElement) => v.videoWidth))
+    .toBeGreaterThan(0);
+  await goLive.click();
+  await expect(seller).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
+  await expect(seller.getByRole('button', { name: 'End stream' })).toBeVisible();
+  return new URL(seller.url()).pathname;
+}

@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #3: a seller goes live; two shoppers already on /live see the stream appear without reload,
 // open it and get playing video over real RTCPeerConnections; the seller sees 2 viewers; the seller
@@ -41,18 +41,7 @@ test('a seller goes live, two shoppers watch, and everyone sees the end', async 
   }
 
   // The seller fills in the form; Go Live is enabled once the camera preview runs.
-  await gotoHydrated(seller, '/live/new');
-  await seller.getByLabel('Title').fill(title);
-  await seller.getByLabel('Description').fill('All tested, with lenses.');
-  await seller.getByLabel('Category').selectOption({ label: 'Collectibles' });
-  const goLive = seller.getByRole('button', { name: 'Go Live', exact: true });
-  await expect(goLive).toBeEnabled({ timeout: 15_000 });
-  await expect
-    .poll(() => seller.getByTestId('preview').evaluate((v: HTMLVideoElement) => v.videoWidth))
-    .toBeGreaterThan(0);
-  await goLive.click();
-  await expect(seller).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
-  await expect(seller.getByRole('button', { name: 'End stream' })).toBeVisible();
+  await goLiveWithForm(seller, { title, description: 'All tested, with lenses.', category: 'Collectibles' });
   await expect(seller.getByTestId('viewer-count')).toHaveText('0');
 
   // The shoppers see it appear without reloading, and open it.

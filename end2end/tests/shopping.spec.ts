@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #4: the seller features a product at a special price → both shoppers see it with the list price
 // struck through; shopper A buys 2 → both shoppers see the stock go down and the seller's orders list shows
@@ -31,13 +31,7 @@ test('feature, buy and chat live with a seller and two shoppers', async ({ brows
   await expect(seller.getByTestId('product')).toHaveCount(1);
 
   // ... and goes live.
-  await gotoHydrated(seller, '/live/new');
-  await seller.getByLabel('Title').fill(`Cameras ${uniqueName('t')}`);
-  const goLive = seller.getByRole('button', { name: 'Go Live', exact: true });
-  await expect(goLive).toBeEnabled({ timeout: 15_000 });
-  await goLive.click();
-  await expect(seller).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
-  const streamPath = new URL(seller.url()).pathname;
+  const streamPath = await goLiveWithForm(seller, { title: `Cameras ${uniqueName('t')}` });
 
   for (const shopper of [ada, ben]) {
     await gotoHydrated(shopper, streamPath);

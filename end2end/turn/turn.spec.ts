@@ -1,6 +1,6 @@
 import { chromium, expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { createHmac } from 'node:crypto';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from '../tests/helpers';
+import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from '../tests/helpers';
 
 // Issue #8, the TURN-only test. scripts/turn-test.sh (make turn-test) runs it: Chromium in namespace alice and
 // Chromium in namespace bob cannot reach each other, only the `turn` namespace, where coturn (use-auth-secret)
@@ -172,19 +172,11 @@ test('a seller in alice goes live and a shopper in bob watches, through the TURN
     const shopper = await newUser(bob, 'shopper', 'Ada Shopper');
     pages.push(seller, shopper);
 
-    await gotoHydrated(seller, '/live/new');
-    await seller.getByLabel('Title').fill(title);
-    await seller.getByLabel('Description').fill('Only reachable through the relay.');
-    await seller.getByLabel('Category').selectOption({ label: 'Collectibles' });
-    const goLive = seller.getByRole('button', { name: 'Go Live', exact: true });
-    await expect(goLive).toBeEnabled({ timeout: 15_000 });
-    await expect
-      .poll(() => seller.getByTestId('preview').evaluate((v: HTMLVideoElement) => v.videoWidth))
-      .toBeGreaterThan(0);
-    await goLive.click();
-    await expect(seller).toHaveURL(/\/live\/[0-9a-f-]{36}$/);
-    await expect(seller.getByRole('button', { name: 'End stream' })).toBeVisible();
-    const streamPath = new URL(seller.url()).pathname;
+    const streamPath = await goLiveWithForm(seller, {
+      title,
+      description: 'Only reachable through the relay.',
+      category: 'Collectibles',
+    });
 
     await gotoHydrated(shopper, streamPath);
     await expect(shopper.getByRole('heading', { name: title })).toBeVisible();
