@@ -83,16 +83,27 @@ test('three people in a room by link see, hear about and chat with each other', 
   await cy.getByRole('button', { name: 'Turn camera off (V)' }).click();
   await expect(tileOf(ada, 'Cy Room').getByTestId('camera-off-icon')).toBeVisible({ timeout: 10_000 });
 
-  // Ada shares her screen: the others see "Sharing screen" and the screen's resolution instead of the
-  // camera's; stopping goes back to the camera (replaceTrack both ways, no renegotiation).
+  // Ada shares her screen: the others see "Sharing screen" and the screen's picture instead of the camera's;
+  // stopping goes back to the camera (replaceTrack both ways, no renegotiation). The fake screen is 16:9
+  // (1280×720) and the fake camera 4:3 (640×480); the sender's encoder may scale either down while it adapts
+  // to bandwidth and CPU (480×360 was seen), so the test tells them apart by their aspect ratio, not their width.
   const adaVideoAtBen = tileOf(ben, 'Ada Room').getByTestId('remote-video');
+  const shape = () =>
+    adaVideoAtBen.evaluate((v: HTMLVideoElement) => {
+      if (v.videoHeight === 0) return 'no picture';
+      const ratio = v.videoWidth / v.videoHeight;
+      if (Math.abs(ratio - 16 / 9) < 0.05) return '16:9';
+      if (Math.abs(ratio - 4 / 3) < 0.05) return '4:3';
+      return `${v.videoWidth}x${v.videoHeight}`;
+    });
+  await expect.poll(shape).toBe('4:3');
   await ada.getByRole('button', { name: 'Share your screen' }).click();
   await expect(ada.getByRole('button', { name: 'Stop sharing your screen' })).toBeVisible({ timeout: 10_000 });
   await expect(tileOf(ben, 'Ada Room')).toContainText('Sharing screen', { timeout: 10_000 });
-  await expect.poll(() => adaVideoAtBen.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 10_000 }).not.toBe(640);
+  await expect.poll(shape, { timeout: 10_000 }).toBe('16:9');
   await ada.getByRole('button', { name: 'Stop sharing your screen' }).click();
   await expect(tileOf(ben, 'Ada Room')).not.toContainText('Sharing screen', { timeout: 10_000 });
-  await expect.poll(() => adaVideoAtBen.evaluate((v: HTMLVideoElement) => v.videoWidth), { timeout: 10_000 }).toBe(640);
+  await expect.poll(shape, { timeout: 10_000 }).toBe('4:3');
 
   // The stats panel shows the raw numbers.
   await tileOf(ada, 'Ben Room').getByRole('button', { name: 'Connection details for Ben Room' }).click();
