@@ -13,6 +13,11 @@ const serverBinary = path.join(repoRoot, 'target', 'release', 'onair');
 const PORT = Number(process.env.ONAIR_E2E_PORT ?? 3100);
 const DB_NAME = process.env.ONAIR_E2E_DB ?? 'onair_e2e';
 const baseURL = `http://127.0.0.1:${PORT}`;
+// Live streams run in both delivery modes (issue #9): the main server uses the default (`sfu`, the server's
+// forwarding unit, on a free UDP port so that a `make run` next to it cannot take it), and a second server on
+// PORT + 1 with `--live-delivery p2p` (its own database) serves the project `p2p`, which runs live.spec.ts again.
+const P2P_PORT = PORT + 1;
+const p2pURL = `http://127.0.0.1:${P2P_PORT}`;
 
 // `make e2e` passes a freshly recreated database. Run directly (`npx playwright test`), the
 // runner asks scripts/ensure-db.sh for one; it sets the variable, so the worker processes it
@@ -24,11 +29,35 @@ if (!process.env.ONAIR_E2E_DATABASE_URL) {
   });
   process.env.ONAIR_E2E_DATABASE_URL = out.trim().split('\n').pop();
 }
+if (!process.env.ONAIR_E2E_P2P_DATABASE_URL) {
+  const out = execFileSync(path.join(repoRoot, 'scripts', 'ensure-db.sh'), ['--fresh', `${DB_NAME}_p2p`], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  process.env.ONAIR_E2E_P2P_DATABASE_URL = out.trim().split('\n').pop();
+}
 
 // A missing build fails the web server start with a clear message instead of "not found".
-const serverCommand = existsSync(serverBinary)
-  ? `'${serverBinary}' --bind 127.0.0.1:${PORT}`
-  : `echo "error: ${serverBinary} is missing: run 'cargo leptos build --release' (or 'make test') first" >&2; exit 1`;
+const missing = `echo "error: ${serverBinary} is missing: run 'cargo leptos build --release' (or 'make test') first" >&2; exit 1`;
+const serverCommand = existsSync(serverBinary) ? `'${serverBinary}' --bind 127.0.0.1:${PORT} --sfu-udp 127.0.0.1:0` : missing;
+const p2pServerCommand = existsSync(serverBinary)
+  ? `'${serverBinary}' --bind 127.0.0.1:${P2P_PORT} --live-delivery p2p`
+  : missing;
+
+/** The environment of one e2e server. */
+function serverEnv(port: number, databaseUrl: string): Record<string, string> {
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    DATABASE_URL: databaseUrl,
+    ONAIR_SITE_ROOT: 'target/site',
+    LEPTOS_SITE_ROOT: 'target/site',
+    LEPTOS_OUTPUT_NAME: 'onair',
+    LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+    ONAIR_BIND: `127.0.0.1:${port}`,
+    ONAIR_ALLOWED_ORIGINS: `${url},http://localhost:${port}`,
+    RUST_LOG: process.env.RUST_LOG ?? 'info',
+  };
+}
 
 export default defineConfig({
   testDir: './tests',
@@ -63,26 +92,33 @@ export default defineConfig({
       ],
     },
   },
-  projects: [{ name: 'chromium' }],
-  webServer: {
-    command: serverCommand,
-    cwd: repoRoot,
-    url: `${baseURL}/healthz`,
-    reuseExistingServer: false,
-    // First start runs the migrations.
-    timeout: 120_000,
-    stdout: 'pipe',
-    stderr: 'pipe',
-    gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
-    env: {
-      DATABASE_URL: process.env.ONAIR_E2E_DATABASE_URL as string,
-      ONAIR_SITE_ROOT: 'target/site',
-      LEPTOS_SITE_ROOT: 'target/site',
-      LEPTOS_OUTPUT_NAME: 'onair',
-      LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
-      ONAIR_BIND: `127.0.0.1:${PORT}`,
-      ONAIR_ALLOWED_ORIGINS: `${baseURL},http://localhost:${PORT}`,
-      RUST_LOG: process.env.RUST_LOG ?? 'info',
+  projects: [
+    { name: 'chromium' },
+    { name: 'p2p', testMatch: /live\.spec\.ts/, use: { baseURL: p2pURL } },
+  ],
+  webServer: [
+    {
+      command: serverCommand,
+      cwd: repoRoot,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      // First start runs the migrations.
+      timeout: 120_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+      env: serverEnv(PORT, process.env.ONAIR_E2E_DATABASE_URL as string),
     },
-  },
+    {
+      command: p2pServerCommand,
+      cwd: repoRoot,
+      url: `${p2pURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'pipe',
+      stderr: 'pipe',
+      gracefulShutdown: { signal: 'SIGTERM', timeout: 5_000 },
+      env: serverEnv(P2P_PORT, process.env.ONAIR_E2E_P2P_DATABASE_URL as string),
+    },
+  ],
 });

@@ -15,8 +15,10 @@ cd "$ONAIR_ROOT"
 step "npm packages and chromium for the browser tests" scripts/setup.sh --e2e-only
 
 ONAIR_E2E_DATABASE_URL=$(scripts/ensure-db.sh --fresh "${ONAIR_E2E_DB:-onair_e2e}")
-export ONAIR_E2E_DATABASE_URL
-say "Browser tests use the fresh database ${ONAIR_E2E_DB:-onair_e2e}"
+# The second server (live streams peer-to-peer, project `p2p`) has its own.
+ONAIR_E2E_P2P_DATABASE_URL=$(scripts/ensure-db.sh --fresh "${ONAIR_E2E_DB:-onair_e2e}_p2p")
+export ONAIR_E2E_DATABASE_URL ONAIR_E2E_P2P_DATABASE_URL
+say "Browser tests use the fresh databases ${ONAIR_E2E_DB:-onair_e2e} and ${ONAIR_E2E_DB:-onair_e2e}_p2p"
 
 run_playwright() { (cd end2end && npx --no-install playwright test "$@"); }
 step "playwright test (end2end/tests)" run_playwright "$@"

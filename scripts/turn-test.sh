@@ -15,6 +15,8 @@
 # across namespaces, the network is not). Then Playwright (end2end/turn/) runs Chromium in alice and in bob:
 # a seller in alice goes live, a shopper in bob watches (video plays, the selected candidate pair is a relay
 # one), and an expired credential is refused with 401. Everything is removed afterwards, also on failure.
+# The server runs live streams peer-to-peer (`--live-delivery p2p`): this test is about browser-to-browser
+# media through TURN; a viewer reaching the forwarding unit (SFU) through TURN is not covered here.
 # Logs stay in target/turn-test/ (coturn.log, server.log).
 #
 # Without root or network namespaces the test prints why and is skipped (exit 0). It only uses addresses of
@@ -321,6 +323,7 @@ start_server() {
     --site-root target/site \
     --allowed-origins "$origin" \
     --turn-urls "turn:$RELAY_IP:3478?transport=udp,turn:$RELAY_IP:3478?transport=tcp" \
+    --live-delivery p2p \
     >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   local i

@@ -25,7 +25,7 @@ async fn two_users_in_room(server: &TestServer, slug: &str) -> (Client, Client) 
     alice.send(&ClientMsg::Join { room: room(slug) }).await;
     assert_eq!(
         alice.recv().await,
-        ServerMsg::Joined { room: room(slug), peers: vec![], ice: Some(IceConfig::default()) }
+        ServerMsg::Joined { room: room(slug), peers: vec![], ice: Some(IceConfig::default()), delivery: None }
     );
     bob.send(&ClientMsg::Join { room: room(slug) }).await;
     match bob.recv().await {

@@ -3,6 +3,8 @@
 
 pub mod components;
 #[cfg(feature = "ssr")]
+pub mod delivery;
+#[cfg(feature = "ssr")]
 pub mod page_cache;
 #[cfg(feature = "ssr")]
 pub mod queries;

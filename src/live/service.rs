@@ -140,6 +140,7 @@ pub async fn end(state: &AppState, stream: StreamId) -> Result<(), AppError> {
         let msg = ServerMsg::StreamEnded { stream };
         state.hub.broadcast(&RoomId::Stream(stream), &msg);
         state.hub.broadcast(&RoomId::Listings, &msg);
+        crate::live::delivery::stream_ended(state, stream);
         tracing::info!(%stream, "stream ended");
     }
     Ok(())

@@ -221,6 +221,21 @@ impl Peer {
         }
     }
 
+    /// Asks to receive audio and video without sending anything: one `recvonly` transceiver per kind
+    /// (`pc.addTransceiver(kind, {direction: "recvonly"})`, W3C webrtc-pc §5.1). The browser then fires
+    /// `negotiationneeded` and this (impolite, offering) peer sends an offer, e.g. to subscribe at a
+    /// forwarding unit. Call once, right after [`Peer::new`].
+    pub fn receive_only(&self) {
+        if self.inner.closed.get() {
+            return;
+        }
+        for kind in ["audio", "video"] {
+            let init = web_sys::RtcRtpTransceiverInit::new();
+            init.set_direction(web_sys::RtcRtpTransceiverDirection::Recvonly);
+            self.inner.pc.add_transceiver_with_str_and_init(kind, &init);
+        }
+    }
+
     /// Swaps the sent video track for `track` (`RTCRtpSender.replaceTrack`, no renegotiation), e.g. for
     /// another camera or a screen share. Logs a warning if no video was added or the browser refuses.
     pub fn replace_video_track(&self, track: &MediaStreamTrack) {

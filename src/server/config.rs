@@ -1,8 +1,8 @@
 //! Server configuration from command-line flags and environment variables (clap), with defaults that work
 //! on one machine.
 
-use clap::Parser;
-use std::net::SocketAddr;
+use clap::{Parser, ValueEnum};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Every setting of the server. Each flag has an environment variable; flags win over variables.
@@ -54,6 +54,24 @@ pub struct Config {
     #[arg(long, env = "ONAIR_TURN_TTL_SECS", default_value_t = 3600)]
     pub turn_ttl_secs: u64,
 
+    /// How live streams reach their viewers: `sfu` (the seller sends once to this server's forwarding unit,
+    /// which forwards to every viewer) or `p2p` (the seller's browser sends to each viewer itself, which caps
+    /// a stream at a handful of viewers). With `sfu`, if the UDP port cannot be bound the server logs why
+    /// and uses `p2p`. Rooms and proctoring are always peer-to-peer.
+    #[arg(long, env = "ONAIR_LIVE_DELIVERY", value_enum, default_value_t = LiveDelivery::Sfu)]
+    pub live_delivery: LiveDelivery,
+
+    /// UDP address of the forwarding unit: one port carries all its WebRTC connections (ICE-lite, so open
+    /// this port to viewers). Default: the IP of `--bind`, port 3479.
+    #[arg(long, env = "ONAIR_SFU_UDP", value_name = "IP:PORT")]
+    pub sfu_udp: Option<SocketAddr>,
+
+    /// The IP address browsers reach the forwarding unit at, put in its ICE candidate (the public address
+    /// when the server is behind NAT or in a container). Default: the IP of `--sfu-udp`; when that is
+    /// `0.0.0.0`, the address of the interface that routes outwards (else 127.0.0.1).
+    #[arg(long, env = "ONAIR_SFU_ADVERTISE", value_name = "IP")]
+    pub sfu_advertise: Option<IpAddr>,
+
     /// Folder with the built site (`pkg/` with the WASM, JS and CSS, plus public assets).
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -97,7 +115,25 @@ pub struct Config {
     pub chat_messages_per_5s: u32,
 }
 
+/// How live streams reach their viewers (`--live-delivery`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LiveDelivery {
+    /// Through the server's forwarding unit (SFU).
+    Sfu,
+    /// Peer-to-peer from the seller's browser to each viewer.
+    P2p,
+}
+
+/// Default UDP port of the forwarding unit.
+pub const DEFAULT_SFU_PORT: u16 = 3479;
+
 impl Config {
+    /// The forwarding unit's UDP address: `--sfu-udp`, else the IP of `bind` (the bound HTTP address) and
+    /// [`DEFAULT_SFU_PORT`].
+    pub fn sfu_udp_for(&self, bind: SocketAddr) -> SocketAddr {
+        self.sfu_udp.unwrap_or(SocketAddr::new(bind.ip(), DEFAULT_SFU_PORT))
+    }
+
     /// Configuration from the process's flags and environment (after loading `.env` if present).
     pub fn from_env_and_args() -> Self {
         let _ = dotenvy::dotenv();
@@ -106,7 +142,8 @@ impl Config {
 
     /// Defaults for tests: bind to an ephemeral port and use `database_url`.
     pub fn for_tests(database_url: &str) -> Self {
-        Self::parse_from(["onair", "--bind", "127.0.0.1:0", "--database-url", database_url])
+        // Each test server gets its own forwarding unit on a free UDP port.
+        Self::parse_from(["onair", "--bind", "127.0.0.1:0", "--database-url", database_url, "--sfu-udp", "127.0.0.1:0"])
     }
 
     /// The TLS certificate and key files: `Ok(None)` for plain HTTP, an error when only one of

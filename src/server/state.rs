@@ -37,6 +37,8 @@ pub struct AppState {
     pub proctor: Arc<crate::proctor::service::ProctorState>,
     /// Random partner matching: the queue and the pairs.
     pub rooms: Arc<crate::rooms::service::RoomsState>,
+    /// The forwarding unit for live streams (`--live-delivery sfu`); `None` when they go peer-to-peer.
+    pub live_sfu: Option<Arc<crate::live::delivery::LiveSfu>>,
     /// Becomes `true` when the server shuts down; WebSocket tasks close with 1001.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -64,6 +66,7 @@ impl AppState {
             live_page_cache: Arc::default(),
             proctor: Arc::default(),
             rooms: Arc::default(),
+            live_sfu: None,
             shutdown,
         }
     }

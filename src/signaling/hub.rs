@@ -321,6 +321,11 @@ impl Hub {
         self.read().rooms.get(room).is_some_and(|m| m.contains_key(&peer))
     }
 
+    /// The role `peer` has in `room`, or `None` if it is not a member.
+    pub fn role_of(&self, peer: PeerId, room: &RoomId) -> Option<MemberRole> {
+        self.read().rooms.get(room).and_then(|m| m.get(&peer).copied())
+    }
+
     /// Whether any member of `room` has `role`.
     pub fn has_role(&self, room: &RoomId, role: MemberRole) -> bool {
         self.read().rooms.get(room).is_some_and(|m| m.values().any(|r| *r == role))

@@ -221,6 +221,30 @@ pub enum ClientMsg {
     /// [`ServerMsg::IceServers`]; `error` `not_in_room` otherwise. Send it before the credentials of the
     /// last [`IceConfig`] expire and before an ICE restart.
     RefreshIce { room: RoomId },
+    /// Media through the server's forwarding unit (SFU) in a `stream:*` room whose `joined` said
+    /// `"delivery": "sfu"`. The seller's offer publishes (audio and video `sendonly`), a viewer's offer
+    /// subscribes (`recvonly`; a viewer's offer that sends media is `forbidden`). `signal` is an `offer`
+    /// (each offer starts a new forwarding-unit connection for this member, replacing its previous one: there
+    /// is no renegotiation or ICE restart on one connection, make a new one instead), then the offer's
+    /// trickled `candidate`s and `end_of_candidates`. The offer is answered by [`ServerMsg::SfuSignal`]; a
+    /// viewer subscribes once [`ServerMsg::SfuPublishing`] says the seller's media is there.
+    /// Errors: `not_in_room`, `forbidden` (not a stream room, delivery is `p2p`, a viewer that sends media,
+    /// or another kind of signal), `not_publishing`, `invalid_signal` (the SDP or candidate did not parse,
+    /// or a candidate before any offer).
+    SfuSignal { room: RoomId, signal: Signal },
+}
+
+/// How a live stream's media reaches its viewers (in `joined` of `stream:*` rooms).
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// The seller's browser sends to each viewer over its own peer connection; signals are relayed with
+    /// `signal` (the seller offers to each viewer).
+    P2p,
+    /// The seller publishes once to the server's forwarding unit (SFU), which forwards to every viewer;
+    /// both sides offer to the server with `sfu_signal`.
+    Sfu,
 }
 
 /// The STUN/TURN servers for the peer connections of one room (`RTCConfiguration.iceServers`).
@@ -261,6 +285,10 @@ pub enum ErrorCode {
     NoSuchRoom,
     /// The room already has as many members as it allows (6 in a call by link).
     RoomFull,
+    /// Nobody is publishing this stream to the forwarding unit right now (wait for `sfu_publishing`).
+    NotPublishing,
+    /// An `sfu_signal` whose SDP or ICE candidate did not parse, or a candidate before any offer.
+    InvalidSignal,
 }
 
 /// What the server sends.
@@ -284,6 +312,9 @@ pub enum ServerMsg {
         peers: Vec<PeerInfo>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ice: Option<IceConfig>,
+        /// How the media of a `stream:*` room travels; absent for other rooms.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivery: Option<Delivery>,
     },
     /// Fresh ICE servers for `room` (answer to [`ClientMsg::RefreshIce`]). Use them for new connections and
     /// the next ICE restart (`setConfiguration`).
@@ -338,6 +369,13 @@ pub enum ServerMsg {
     PartnerLeft { room: RoomId },
     /// Random matching: you left the queue or ended your match (answer to `stop_matching`).
     MatchStopped,
+    /// The forwarding unit's side of an `sfu_signal` exchange in `room`: the `answer` to your offer.
+    SfuSignal { room: RoomId, signal: Signal },
+    /// Whether the seller's media is at the forwarding unit (its connection is up): sent to a viewer right
+    /// after `joined` when it is, and to every viewer whenever it changes. On `true`, (re)subscribe with an
+    /// `sfu_signal` offer; on `false`, the viewer's connection has been closed (the seller dropped or
+    /// ended), wait for the next `true`.
+    SfuPublishing { room: RoomId, publishing: bool },
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
     /// `room` names the room of a refused `join` (absent for other requests).
     Error {
@@ -386,6 +424,7 @@ mod tests {
         round_trip(ClientMsg::StopMatching);
         round_trip(ClientMsg::RefreshIce { room: room() });
         round_trip(ClientMsg::Join { room: RoomId::Match(42) });
+        round_trip(ClientMsg::SfuSignal { room: room(), signal: Signal::Offer { sdp: "v=0\r\n".into() } });
         for signal in signals() {
             round_trip(ClientMsg::Signal { room: room(), to: PeerId(3), signal });
         }
@@ -397,7 +436,15 @@ mod tests {
         let info = PeerInfo { peer: PeerId(1), user, name: "Ada <b>".into(), role: MemberRole::Publisher };
         let stream = StreamId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002));
         round_trip(ServerMsg::Welcome { peer: PeerId(1), user, name: "Ada".into(), protocol: PROTOCOL_VERSION });
-        round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()], ice: None });
+        round_trip(ServerMsg::Joined { room: room(), peers: vec![info.clone()], ice: None, delivery: None });
+        round_trip(ServerMsg::Joined {
+            room: RoomId::Stream(stream),
+            peers: vec![],
+            ice: None,
+            delivery: Some(Delivery::Sfu),
+        });
+        round_trip(ServerMsg::SfuSignal { room: room(), signal: Signal::Answer { sdp: "v=0\r\n".into() } });
+        round_trip(ServerMsg::SfuPublishing { room: RoomId::Stream(stream), publishing: true });
         let ice = IceConfig {
             servers: vec![IceServer {
                 urls: vec!["turn:turn.example.net:3478?transport=udp".into()],
@@ -406,7 +453,7 @@ mod tests {
             }],
             expires_at_ms: Some(1_700_003_600_000),
         };
-        round_trip(ServerMsg::Joined { room: room(), peers: vec![], ice: Some(ice.clone()) });
+        round_trip(ServerMsg::Joined { room: room(), peers: vec![], ice: Some(ice.clone()), delivery: None });
         round_trip(ServerMsg::IceServers { room: room(), ice });
         round_trip(ServerMsg::Left { room: room() });
         round_trip(ServerMsg::PeerJoined { room: room(), peer: info });
@@ -433,6 +480,8 @@ mod tests {
             ErrorCode::TooManyRooms,
             ErrorCode::NoSuchRoom,
             ErrorCode::RoomFull,
+            ErrorCode::NotPublishing,
+            ErrorCode::InvalidSignal,
         ] {
             round_trip(ServerMsg::Error { code, message: "no".into(), room: None });
             round_trip(ServerMsg::Error { code, message: "no".into(), room: Some(room()) });

@@ -188,7 +188,7 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
 
     crate::rooms::service::stop_matching(&state, peer, false);
     for (room, role) in state.hub.unregister(peer) {
-        Box::pin(member_left(&state, &user, &room, role)).await;
+        Box::pin(member_left(&state, &user, peer, &room, role)).await;
     }
     if let Some((code, reason)) = close {
         tracing::debug!(%peer, code, reason, "closing ws");
@@ -258,6 +258,8 @@ fn error_message(code: ErrorCode) -> &'static str {
         ErrorCode::TooManyRooms => "Leave a room before joining another one.",
         ErrorCode::NoSuchRoom => "That room does not exist or has ended.",
         ErrorCode::RoomFull => "This room is full.",
+        ErrorCode::NotPublishing => "The seller's video is not at the server right now; wait for it.",
+        ErrorCode::InvalidSignal => "That offer or ICE candidate could not be read.",
     }
 }
 
@@ -272,7 +274,9 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             match joined {
                 Ok((role, peers)) => {
                     let ice = ice_for(state, user, &room);
-                    hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers, ice });
+                    let delivery = crate::live::delivery::delivery_for(state, &room);
+                    hub.send(peer, &ServerMsg::Joined { room: room.clone(), peers, ice, delivery });
+                    crate::live::delivery::member_joined(state, peer, &room, role);
                     live::member_joined(state, &room, role).await;
                     crate::proctor::service::member_joined(state, user, &room, role).await;
                 }
@@ -285,12 +289,13 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
         }
         ClientMsg::Leave { room } => {
             if let Some(role) = hub.leave(peer, &room) {
-                member_left(state, user, &room, role).await;
+                member_left(state, user, peer, &room, role).await;
             }
             hub.send(peer, &ServerMsg::Left { room });
             Ok(())
         }
         ClientMsg::Signal { room, to, signal } => hub.relay(peer, &room, to, signal),
+        ClientMsg::SfuSignal { room, signal } => crate::live::delivery::handle_signal(state, peer, room, signal).await,
         ClientMsg::Ping { nonce } => {
             hub.send(peer, &ServerMsg::Pong { nonce });
             Ok(())
@@ -323,7 +328,8 @@ fn refuse_on_error(state: &AppState, peer: crate::ids::PeerId, result: Result<()
 }
 
 /// Lets each feature react to a member leaving a room (or disconnecting).
-async fn member_left(state: &AppState, user: &User, room: &RoomId, role: MemberRole) {
+async fn member_left(state: &AppState, user: &User, peer: crate::ids::PeerId, room: &RoomId, role: MemberRole) {
+    crate::live::delivery::member_left(state, peer, room);
     live::member_left(state, room, role).await;
     crate::proctor::service::member_left(state, user, room, role).await;
 }

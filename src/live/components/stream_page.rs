@@ -231,9 +231,29 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
     let now = use_now(1000);
     let started = detail.started_at_ms;
     let video = NodeRef::<leptos::html::Video>::new();
+    let delivery = RwSignal::new(None::<crate::signaling::protocol::Delivery>);
+    // The picture's size as decoded, read once a second ("—" until the first frame).
+    let resolution = move || {
+        now.track();
+        video
+            .get()
+            .map(|v| (v.video_width(), v.video_height()))
+            .filter(|(w, h)| *w > 0 && *h > 0)
+            .map_or_else(|| "—".to_string(), |(w, h)| format!("{w}×{h}"))
+    };
+    let delivery_label = move || match delivery.get() {
+        Some(crate::signaling::protocol::Delivery::Sfu) => "Through the server (SFU)",
+        Some(crate::signaling::protocol::Delivery::P2p) => "Direct from the seller",
+        None => "—",
+    };
+    let delivery_key = move || match delivery.get() {
+        Some(crate::signaling::protocol::Delivery::Sfu) => "sfu",
+        Some(crate::signaling::protocol::Delivery::P2p) => "p2p",
+        None => "",
+    };
 
     #[cfg(feature = "hydrate")]
-    browser::watch(stream, video, status, viewers, muted, retry);
+    browser::watch(stream, video, status, viewers, muted, retry, delivery);
 
     let unmute = move |_| {
         if let Some(v) = video.get() {
@@ -284,6 +304,8 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
                 <dl class="stats">
                     <div><dt>"Viewers"</dt><dd data-testid="viewer-count">{move || viewers.get()}</dd></div>
                     <div><dt>"Live for"</dt><dd>{move || format_elapsed(now.get() - started)}</dd></div>
+                    <div><dt>"Resolution"</dt><dd data-testid="resolution">{resolution}</dd></div>
+                    <div><dt>"Video"</dt><dd data-testid="delivery" data-delivery=delivery_key>{delivery_label}</dd></div>
                 </dl>
                 <p class="description">{detail.description}</p>
             </aside>
@@ -308,12 +330,12 @@ mod browser {
     use crate::rtc::media;
     use crate::rtc::peer::{Peer, PeerEvent, PeerState};
     use crate::signaling::client::{self, ClientEvent, LinkStatus};
-    use crate::signaling::protocol::{ClientMsg, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
+    use crate::signaling::protocol::{ClientMsg, Delivery, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
     use leptos::prelude::*;
     use leptos::task::spawn_local;
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::collections::HashMap;
-    use std::rc::Rc;
+    use std::rc::{Rc, Weak};
 
     /// How long a failed connection may try to recover (ICE restart) before the viewer sees Retry, in ms.
     const RECOVERY_MS: u32 = 8_000;
@@ -324,13 +346,72 @@ mod browser {
         })
     }
 
+    /// How long after its connection to the forwarding unit failed the page makes a new one, in ms.
+    const SFU_RECONNECT_MS: u64 = 1_500;
+
+    /// Sends the signals of one connection to the forwarding unit (`sfu_signal`). The forwarding unit takes
+    /// one offer per connection (no renegotiation, no ICE restart), so a later offer of the same peer (its
+    /// automatic ICE restart) is not sent: the page replaces a failed connection with a new one instead.
+    fn sfu_sender(room: RoomId) -> Rc<dyn Fn(Signal)> {
+        let offered = Cell::new(false);
+        Rc::new(move |signal| match signal {
+            Signal::Offer { .. } if offered.replace(true) => {}
+            Signal::Offer { .. } | Signal::Candidate { .. } | Signal::EndOfCandidates => {
+                client::send(&ClientMsg::SfuSignal { room: room.clone(), signal });
+            }
+            _ => {}
+        })
+    }
+
     struct Publisher {
         local: Option<web_sys::MediaStream>,
         peers: HashMap<PeerId, Peer>,
         room: RoomId,
+        /// The connection to the forwarding unit (delivery `sfu`), and how many have been made.
+        sfu: Option<Peer>,
+        sfu_generation: u32,
+        delivery: Delivery,
     }
 
     impl Publisher {
+        /// Publishes the camera to the forwarding unit over a new connection (closing the previous one). If
+        /// it fails, a new one is made after [`SFU_RECONNECT_MS`].
+        fn connect_sfu(this: &Rc<RefCell<Publisher>>) {
+            let mut s = this.borrow_mut();
+            if let Some(old) = s.sfu.take() {
+                old.close();
+            }
+            let Some(local) = s.local.clone() else { return };
+            s.sfu_generation += 1;
+            let generation = s.sfu_generation;
+            let weak: Weak<RefCell<Publisher>> = Rc::downgrade(this);
+            let on_event: Rc<dyn Fn(PeerEvent)> = Rc::new(move |event| {
+                if let PeerEvent::State(PeerState::Failed) = event {
+                    let weak = send_wrapper::SendWrapper::new(weak.clone());
+                    set_timeout(
+                        move || {
+                            let Some(this) = weak.upgrade() else { return };
+                            let current = {
+                                let s = this.borrow();
+                                s.sfu_generation == generation && s.delivery == Delivery::Sfu && s.local.is_some()
+                            };
+                            if current {
+                                Publisher::connect_sfu(&this);
+                            }
+                        },
+                        std::time::Duration::from_millis(SFU_RECONNECT_MS),
+                    );
+                }
+            });
+            match Peer::new(&s.room, false, sfu_sender(s.room.clone()), on_event) {
+                Ok(peer) => {
+                    peer.add_stream(&local);
+                    s.sfu = Some(peer);
+                }
+                Err(e) => leptos::logging::error!("could not create a peer connection: {e:?}"),
+            }
+        }
+
         fn connect_viewer(&mut self, viewer: PeerId) {
             if let Some(old) = self.peers.remove(&viewer) {
                 old.close();
@@ -350,6 +431,9 @@ mod browser {
             for (_, peer) in self.peers.drain() {
                 peer.close();
             }
+            if let Some(peer) = self.sfu.take() {
+                peer.close();
+            }
         }
     }
 
@@ -363,30 +447,50 @@ mod browser {
         media_error: RwSignal<Option<String>>,
     ) {
         let room = RoomId::Stream(stream);
-        let state = Rc::new(RefCell::new(Publisher { local: None, peers: HashMap::new(), room: room.clone() }));
+        let state = Rc::new(RefCell::new(Publisher {
+            local: None,
+            peers: HashMap::new(),
+            room: room.clone(),
+            sfu: None,
+            sfu_generation: 0,
+            delivery: Delivery::P2p,
+        }));
 
         let handler_state = state.clone();
         let handler_room = room.clone();
         let handler = move |event: &ClientEvent| {
+            if let ClientEvent::Msg(ServerMsg::Joined { room, delivery: Some(Delivery::Sfu), .. }) = event {
+                if *room == handler_room {
+                    handler_state.borrow_mut().delivery = Delivery::Sfu;
+                    Publisher::connect_sfu(&handler_state);
+                    return;
+                }
+            }
             let mut s = handler_state.borrow_mut();
             match event {
                 ClientEvent::Status(status) => {
                     link_ok.set(*status == LinkStatus::Open);
                     if *status == LinkStatus::Reconnecting {
-                        // Viewers are offered again after the rejoin.
+                        // Viewers (or the forwarding unit) are offered again after the rejoin.
                         s.close_all();
                     }
                 }
                 ClientEvent::Msg(msg) => match msg {
                     ServerMsg::Joined { room, peers, .. } if *room == handler_room => {
+                        s.delivery = Delivery::P2p;
                         for p in peers.iter().filter(|p| p.role == MemberRole::Viewer) {
                             s.connect_viewer(p.peer);
                         }
                     }
                     ServerMsg::PeerJoined { room, peer }
-                        if *room == handler_room && peer.role == MemberRole::Viewer =>
+                        if *room == handler_room && peer.role == MemberRole::Viewer && s.delivery == Delivery::P2p =>
                     {
                         s.connect_viewer(peer.peer);
+                    }
+                    ServerMsg::SfuSignal { room, signal } if *room == handler_room => {
+                        if let Some(peer) = &s.sfu {
+                            peer.handle(signal.clone());
+                        }
                     }
                     ServerMsg::PeerLeft { room, peer } if *room == handler_room => {
                         if let Some(p) = s.peers.remove(peer) {
@@ -458,7 +562,10 @@ mod browser {
     }
 
     struct Viewer {
+        /// The peer connection from the seller (delivery `p2p`).
         peer: Option<(PeerId, Peer)>,
+        /// The connection to the forwarding unit (delivery `sfu`).
+        sfu: Option<Peer>,
         room: RoomId,
         publisher: Option<PeerId>,
     }
@@ -466,6 +573,9 @@ mod browser {
     impl Viewer {
         fn close_peer(&mut self) {
             if let Some((_, peer)) = self.peer.take() {
+                peer.close();
+            }
+            if let Some(peer) = self.sfu.take() {
                 peer.close();
             }
         }
@@ -479,9 +589,10 @@ mod browser {
         viewers: RwSignal<u32>,
         muted: RwSignal<bool>,
         retry: RwSignal<u32>,
+        delivery: RwSignal<Option<Delivery>>,
     ) {
         let room = RoomId::Stream(stream);
-        let state = Rc::new(RefCell::new(Viewer { peer: None, room: room.clone(), publisher: None }));
+        let state = Rc::new(RefCell::new(Viewer { peer: None, sfu: None, room: room.clone(), publisher: None }));
         let set_status = move |s: WatchStatus| {
             if status.get_untracked() != WatchStatus::Ended {
                 status.set(s);
@@ -537,7 +648,8 @@ mod browser {
                 }
                 ClientEvent::Status(_) => {}
                 ClientEvent::Msg(msg) => match msg {
-                    ServerMsg::Joined { room, peers, .. } if *room == handler_room => {
+                    ServerMsg::Joined { room, peers, delivery: how, .. } if *room == handler_room => {
+                        delivery.set(Some(how.unwrap_or(Delivery::P2p)));
                         s.publisher = peers.iter().find(|p| p.role == MemberRole::Publisher).map(|p| p.peer);
                         set_status(if s.publisher.is_some() {
                             WatchStatus::Connecting
@@ -577,6 +689,39 @@ mod browser {
                         if let Some((_, peer)) = &s.peer {
                             peer.handle(signal.clone());
                         }
+                    }
+                    // Delivery `sfu`: subscribe once the seller's media is at the forwarding unit.
+                    ServerMsg::SfuPublishing { room, publishing } if *room == handler_room => {
+                        s.close_peer();
+                        if !*publishing {
+                            set_status(WatchStatus::Reconnecting);
+                            return;
+                        }
+                        match Peer::new(
+                            &handler_room,
+                            false,
+                            sfu_sender(handler_room.clone()),
+                            on_peer_event.clone(),
+                        ) {
+                            Ok(peer) => {
+                                peer.receive_only();
+                                s.sfu = Some(peer);
+                                set_status(WatchStatus::Connecting);
+                            }
+                            Err(e) => {
+                                leptos::logging::error!("could not create a peer connection: {e:?}");
+                                status.set(WatchStatus::Failed);
+                            }
+                        }
+                    }
+                    ServerMsg::SfuSignal { room, signal } if *room == handler_room => {
+                        if let Some(peer) = &s.sfu {
+                            peer.handle(signal.clone());
+                        }
+                    }
+                    ServerMsg::Error { code: ErrorCode::NotPublishing, .. } => {
+                        s.close_peer();
+                        set_status(WatchStatus::Reconnecting);
                     }
                     ServerMsg::PublisherStatus { stream: id, connected } if *id == stream => {
                         set_status(if *connected { WatchStatus::Connecting } else { WatchStatus::Reconnecting });

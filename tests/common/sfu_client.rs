@@ -1,0 +1,193 @@
+//! Synthetic str0m WebRTC clients for the forwarding-unit tests: a sending client with fake VP8 and Opus frames
+//! (each carrying its index) and receive-only clients that record what they get. Included by `tests/sfu.rs`
+//! (the SFU alone) and `tests/live_sfu.rs` (through `/ws`).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::net::{Protocol, Receive};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+
+pub const VIDEO_FRAME: Duration = Duration::from_millis(33);
+pub const AUDIO_FRAME: Duration = Duration::from_millis(20);
+
+/// A str0m client (not ICE-lite) with its own socket on 127.0.0.1 and its offer made.
+pub struct Client {
+    pub rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+    video: Mid,
+    audio: Mid,
+    pub offer: String,
+}
+
+impl Client {
+    pub async fn new(direction: Direction) -> (Client, SdpPendingOffer) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = RtcConfig::new().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, direction, None, None, None);
+        let audio = api.add_media(MediaKind::Audio, direction, None, None, None);
+        let (offer, pending) = api.apply().expect("an offer");
+        (Client { rtc, socket, local, video, audio, offer: offer.to_sdp_string() }, pending)
+    }
+
+    pub fn accept(&mut self, answer_sdp: &str, pending: SdpPendingOffer) {
+        let answer = SdpAnswer::from_sdp_string(answer_sdp).expect("the SFU's answer parses");
+        self.rtc.sdp_api().accept_answer(pending, answer).expect("the SFU's answer is accepted");
+    }
+
+    /// Drains to the next timeout, sending on the socket and collecting events.
+    async fn drain(&mut self, events: &mut Vec<Event>) -> Instant {
+        loop {
+            match self.rtc.poll_output().expect("client poll_output") {
+                Output::Timeout(t) => return t,
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination).await;
+                }
+                Output::Event(e) => events.push(e),
+            }
+        }
+    }
+
+    fn receive(&mut self, buf: &[u8], source: SocketAddr) {
+        if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, buf) {
+            let _ = self.rtc.handle_input(Input::Receive(Instant::now(), r));
+        }
+    }
+}
+
+/// The synthetic publisher: 30 fps VP8 (keyframe 3000 bytes, delta 600), 50 fps Opus, each frame's index in
+
+/// Runs `c` as the synthetic publisher (its answer accepted): 30 fps VP8 (keyframe 3000 bytes, delta 600),
+/// 50 fps Opus, each frame's index in bytes 1..5 (video) or 0..4 (audio). Byte 0 of a video frame is the VP8
+/// frame tag: bit 0 clear = keyframe, sent every `gop` frames and at once when asked. Returns the task and the
+/// count of keyframe requests it got.
+pub fn spawn_publisher(mut c: Client, gop: u32) -> (JoinHandle<()>, Arc<AtomicU64>) {
+    let keyframe_requests = Arc::new(AtomicU64::new(0));
+    let requests = keyframe_requests.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        let mut events = Vec::new();
+        let mut connected = false;
+        let (mut v, mut a) = (0u32, 0u32);
+        let mut key_next = true;
+        let mut video_tick = tokio::time::interval(VIDEO_FRAME);
+        let mut audio_tick = tokio::time::interval(AUDIO_FRAME);
+        loop {
+            let deadline = c.drain(&mut events).await;
+            for e in events.drain(..) {
+                match e {
+                    Event::Connected => connected = true,
+                    Event::KeyframeRequest(_) => {
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        key_next = true;
+                    }
+                    _ => {}
+                }
+            }
+            let wait = deadline.min(Instant::now() + Duration::from_millis(100));
+            tokio::select! {
+                r = c.socket.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = r {
+                        let data = buf[..n].to_vec();
+                        c.receive(&data, src);
+                    }
+                }
+                _ = video_tick.tick(), if connected => {
+                    let key = key_next || v % gop == 0;
+                    key_next = false;
+                    let mut frame = vec![0xAB; if key { 3000 } else { 600 }];
+                    frame[0] = if key { 0x00 } else { 0x01 };
+                    frame[1..5].copy_from_slice(&v.to_be_bytes());
+                    let w = c.rtc.writer(c.video).expect("video writer");
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).expect("VP8").pt();
+                    let t = MediaTime::new(u64::from(v) * 3000, Frequency::NINETY_KHZ);
+                    w.write(pt, Instant::now(), t, frame).expect("video write");
+                    v += 1;
+                }
+                _ = audio_tick.tick(), if connected => {
+                    let mut frame = vec![0x55; 120];
+                    frame[0..4].copy_from_slice(&a.to_be_bytes());
+                    let w = c.rtc.writer(c.audio).expect("audio writer");
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).expect("Opus").pt();
+                    let t = MediaTime::new(u64::from(a) * 960, Frequency::FORTY_EIGHT_KHZ);
+                    w.write(pt, Instant::now(), t, frame).expect("audio write");
+                    a += 1;
+                }
+                _ = tokio::time::sleep_until(wait.into()) => {
+                    let _ = c.rtc.handle_input(Input::Timeout(Instant::now()));
+                }
+            }
+        }
+    });
+    (task, keyframe_requests)
+}
+
+/// What a subscriber got: (index, keyframe) per video frame, index per audio frame, in arrival order.
+#[derive(Default, Debug, Clone)]
+pub struct Received {
+    pub video: Vec<(u32, bool)>,
+    pub audio: Vec<u32>,
+}
+
+/// Runs `c` as a receive-only client (its answer accepted), recording each frame's index.
+pub fn spawn_subscriber(mut c: Client) -> (JoinHandle<()>, Arc<Mutex<Received>>) {
+    let received = Arc::new(Mutex::new(Received::default()));
+    let rec = received.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        let mut events = Vec::new();
+        loop {
+            let deadline = c.drain(&mut events).await;
+            for e in events.drain(..) {
+                if let Event::MediaData(d) = e {
+                    let mut r = rec.lock().unwrap();
+                    if d.mid == c.video && d.data.len() >= 5 {
+                        let idx = u32::from_be_bytes([d.data[1], d.data[2], d.data[3], d.data[4]]);
+                        let key = d.data[0] & 1 == 0;
+                        assert_eq!(key, d.is_keyframe(), "str0m and the frame tag agree on keyframes");
+                        r.video.push((idx, key));
+                    } else if d.mid == c.audio && d.data.len() >= 4 {
+                        r.audio.push(u32::from_be_bytes([d.data[0], d.data[1], d.data[2], d.data[3]]));
+                    }
+                }
+            }
+            let wait = deadline.min(Instant::now() + Duration::from_millis(100));
+            tokio::select! {
+                r = c.socket.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = r {
+                        let data = buf[..n].to_vec();
+                        c.receive(&data, src);
+                    }
+                }
+                _ = tokio::time::sleep_until(wait.into()) => {
+                    let _ = c.rtc.handle_input(Input::Timeout(Instant::now()));
+                }
+            }
+        }
+    });
+    (task, received)
+}
+
+/// The first video frame is a keyframe and the indexes then run without a gap; audio runs without a gap.
+pub fn assert_continuous(who: &str, r: &Received) {
+    let (first, key) = r.video[0];
+    assert!(key, "{who}: first video frame {first} is not a keyframe");
+    for w in r.video.windows(2) {
+        assert_eq!(w[1].0, w[0].0 + 1, "{who}: video gap between frames {} and {}", w[0].0, w[1].0);
+    }
+    for w in r.audio.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "{who}: audio gap between frames {} and {}", w[0], w[1]);
+    }
+}

@@ -1,0 +1,185 @@
+//! Live streams delivered through the forwarding unit, against a real server (its SFU on a free UDP port of
+//! 127.0.0.1) and a real PostgreSQL: who may publish and subscribe with `sfu_signal`, a synthetic str0m
+//! publisher and subscribers negotiating through `/ws`, and what viewers hear when the seller's media comes
+//! and goes.
+
+mod common;
+#[path = "common/sfu_client.rs"]
+mod sfu_client;
+
+use common::*;
+use onair::ids::StreamId;
+use onair::signaling::protocol::{ClientMsg, Delivery, ErrorCode, RoomId, ServerMsg, Signal};
+use sfu_client::{assert_continuous, spawn_publisher, spawn_subscriber, Client as RtcClient, Received};
+use sqlx::PgPool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use str0m::change::SdpPendingOffer;
+use str0m::media::Direction;
+
+async fn go_live(browser: &Browser, title: &str) -> StreamId {
+    let res = browser.call("go_live", &[("title", title), ("description", "Testing"), ("category", "collectibles")]).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    res.json().await.unwrap()
+}
+
+/// Reads `client`'s messages until one matches `pred`.
+async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+    loop {
+        let msg = client.recv().await;
+        if pred(&msg) {
+            return msg;
+        }
+    }
+}
+
+async fn user(server: &TestServer, name: &str) -> (Browser, Client) {
+    let b = Browser::new(server);
+    b.signup(name, name).await;
+    let c = Client::connect(server, &b).await;
+    (b, c)
+}
+
+/// Joins `room` and returns the `delivery` of its `joined`.
+async fn join(c: &mut Client, room: &RoomId) -> Option<Delivery> {
+    c.send(&ClientMsg::Join { room: room.clone() }).await;
+    match recv_until(c, |m| matches!(m, ServerMsg::Joined { .. } | ServerMsg::Error { .. })).await {
+        ServerMsg::Joined { delivery, .. } => delivery,
+        other => panic!("join refused: {other:?}"),
+    }
+}
+
+async fn refused(c: &mut Client, room: &RoomId, signal: Signal) -> ErrorCode {
+    c.send(&ClientMsg::SfuSignal { room: room.clone(), signal }).await;
+    match recv_until(c, |m| matches!(m, ServerMsg::Error { .. } | ServerMsg::SfuSignal { .. })).await {
+        ServerMsg::Error { code, .. } => code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Sends a str0m client's offer as `sfu_signal` and applies the answer.
+async fn negotiate(c: &mut Client, room: &RoomId, rtc: &mut RtcClient, pending: SdpPendingOffer) {
+    c.send(&ClientMsg::SfuSignal { room: room.clone(), signal: Signal::Offer { sdp: rtc.offer.clone() } }).await;
+    match recv_until(c, |m| matches!(m, ServerMsg::Error { .. } | ServerMsg::SfuSignal { .. })).await {
+        ServerMsg::SfuSignal { signal: Signal::Answer { sdp }, .. } => rtc.accept(&sdp, pending),
+        other => panic!("expected an answer, got {other:?}"),
+    }
+}
+
+async fn wait_video(received: &Arc<Mutex<Received>>, frames: usize, limit: Duration) -> Received {
+    let until = Instant::now() + limit;
+    loop {
+        let r = received.lock().unwrap().clone();
+        if r.video.len() >= frames {
+            return r;
+        }
+        assert!(Instant::now() < until, "only {} video frames within {limit:?}", r.video.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn offer(signal_of: &RtcClient) -> Signal {
+    Signal::Offer { sdp: signal_of.offer.clone() }
+}
+
+#[sqlx::test]
+async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: PgPool) {
+    let server = TestServer::start(pool).await;
+    let (seller_b, mut seller) = user(&server, "sam").await;
+    let stream = go_live(&seller_b, "Vintage cameras").await;
+    let room = RoomId::Stream(stream);
+    assert_eq!(join(&mut seller, &room).await, Some(Delivery::Sfu), "the default delivery is the SFU");
+    let (_, mut v1) = user(&server, "ada").await;
+    let (_, mut v2) = user(&server, "ben").await;
+    let (_, mut outsider) = user(&server, "cyd").await;
+    assert_eq!(join(&mut v1, &room).await, Some(Delivery::Sfu));
+    assert_eq!(join(&mut v2, &room).await, Some(Delivery::Sfu));
+
+    // Refusals before anything is published; each changes nothing.
+    let (sending, _) = RtcClient::new(Direction::SendOnly).await;
+    let (receiving, _) = RtcClient::new(Direction::RecvOnly).await;
+    assert_eq!(refused(&mut v1, &room, offer(&sending)).await, ErrorCode::Forbidden, "a viewer may not publish");
+    assert_eq!(refused(&mut v1, &room, offer(&receiving)).await, ErrorCode::NotPublishing);
+    assert_eq!(refused(&mut outsider, &room, offer(&receiving)).await, ErrorCode::NotInRoom);
+    let candidate = Signal::Candidate {
+        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    };
+    assert_eq!(refused(&mut v1, &room, candidate).await, ErrorCode::InvalidSignal, "a candidate before any offer");
+    assert_eq!(
+        refused(&mut seller, &room, Signal::Offer { sdp: "not sdp".into() }).await,
+        ErrorCode::InvalidSignal
+    );
+    assert_eq!(refused(&mut seller, &room, Signal::RestartIce).await, ErrorCode::Forbidden);
+
+    // The seller publishes; once its connection is up, the viewers hear so.
+    let (mut publisher, pending) = RtcClient::new(Direction::SendOnly).await;
+    negotiate(&mut seller, &room, &mut publisher, pending).await;
+    let (publisher_task, _) = spawn_publisher(publisher, 30);
+    let publishing = ServerMsg::SfuPublishing { room: room.clone(), publishing: true };
+    for v in [&mut v1, &mut v2] {
+        recv_until(v, |m| *m == publishing).await;
+    }
+    // A viewer who joins now hears it right after `joined`.
+    let (_, mut v3) = user(&server, "dee").await;
+    assert_eq!(join(&mut v3, &room).await, Some(Delivery::Sfu));
+    assert_eq!(v3.recv().await, publishing);
+
+    // Three viewers subscribe and get the frames in order from a keyframe.
+    let mut subscribers = Vec::new();
+    for v in [&mut v1, &mut v2, &mut v3] {
+        let (mut rtc, pending) = RtcClient::new(Direction::RecvOnly).await;
+        negotiate(v, &room, &mut rtc, pending).await;
+        subscribers.push(spawn_subscriber(rtc));
+    }
+    for (i, (_, received)) in subscribers.iter().enumerate() {
+        let r = wait_video(received, 30, Duration::from_secs(15)).await;
+        assert_continuous(&format!("viewer {i}"), &r);
+    }
+
+    // Leaving closes that viewer's connection: it gets nothing more; the others carry on.
+    v3.send(&ClientMsg::Leave { room: room.clone() }).await;
+    recv_until(&mut v3, |m| matches!(m, ServerMsg::Left { .. })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left_at = subscribers[2].1.lock().unwrap().video.len();
+    let others_at = subscribers[0].1.lock().unwrap().video.len();
+    wait_video(&subscribers[0].1, others_at + 15, Duration::from_secs(5)).await;
+    assert_eq!(subscribers[2].1.lock().unwrap().video.len(), left_at, "a viewer who left gets no more frames");
+
+    // The seller ends the stream: viewers hear it, their connections close, and subscribing is refused.
+    assert_eq!(seller_b.call("end_stream", &[("id", &stream.to_string())]).await.status(), 200);
+    let not_publishing = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
+    for v in [&mut v1, &mut v2] {
+        recv_until(v, |m| *m == ServerMsg::StreamEnded { stream }).await;
+        recv_until(v, |m| *m == not_publishing).await;
+    }
+    let (late, _) = RtcClient::new(Direction::RecvOnly).await;
+    assert_eq!(refused(&mut v1, &room, offer(&late)).await, ErrorCode::NotPublishing, "subscribing to an ended stream");
+    v1.send(&ClientMsg::Join { room: room.clone() }).await;
+    assert!(matches!(
+        recv_until(&mut v1, |m| matches!(m, ServerMsg::Error { .. } | ServerMsg::Joined { .. })).await,
+        ServerMsg::Error { code: ErrorCode::NoSuchRoom, .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ended_at = subscribers[0].1.lock().unwrap().video.len();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(subscribers[0].1.lock().unwrap().video.len(), ended_at, "no frames after the end");
+    publisher_task.abort();
+}
+
+#[sqlx::test]
+async fn other_rooms_and_p2p_delivery_have_no_sfu(pool: PgPool) {
+    let server = TestServer::start_with(pool, |c| c.live_delivery = onair::server::config::LiveDelivery::P2p).await;
+    let (seller_b, mut seller) = user(&server, "sam").await;
+    let stream = go_live(&seller_b, "Shoes").await;
+    let room = RoomId::Stream(stream);
+    assert_eq!(join(&mut seller, &room).await, Some(Delivery::P2p));
+    let (sending, _) = RtcClient::new(Direction::SendOnly).await;
+    assert_eq!(refused(&mut seller, &room, offer(&sending)).await, ErrorCode::Forbidden);
+
+    let call = RoomId::Call("team".into());
+    assert_eq!(join(&mut seller, &call).await, None, "no delivery outside live streams");
+    assert_eq!(refused(&mut seller, &call, offer(&sending)).await, ErrorCode::Forbidden);
+}
