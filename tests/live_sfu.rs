@@ -18,7 +18,8 @@ use str0m::change::SdpPendingOffer;
 use str0m::media::Direction;
 
 async fn go_live(browser: &Browser, title: &str) -> StreamId {
-    let res = browser.call("go_live", &[("title", title), ("description", "Testing"), ("category", "collectibles")]).await;
+    let res =
+        browser.call("go_live", &[("title", title), ("description", "Testing"), ("category", "collectibles")]).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
     res.json().await.unwrap()
 }
@@ -108,10 +109,7 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
         username_fragment: None,
     };
     assert_eq!(refused(&mut v1, &room, candidate).await, ErrorCode::InvalidSignal, "a candidate before any offer");
-    assert_eq!(
-        refused(&mut seller, &room, Signal::Offer { sdp: "not sdp".into() }).await,
-        ErrorCode::InvalidSignal
-    );
+    assert_eq!(refused(&mut seller, &room, Signal::Offer { sdp: "not sdp".into() }).await, ErrorCode::InvalidSignal);
     assert_eq!(refused(&mut seller, &room, Signal::RestartIce).await, ErrorCode::Forbidden);
 
     // The seller publishes; once its connection is up, the viewers hear so.

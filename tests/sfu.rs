@@ -46,7 +46,6 @@ async fn start_publisher(sfu: &Sfu, stream: SfuStream, gop: u32) -> Publisher {
     Publisher { conn: answer.conn, state: answer.state, keyframe_requests, task }
 }
 
-
 struct Subscriber {
     conn: ConnId,
     state: watch::Receiver<ConnState>,
@@ -97,14 +96,12 @@ async fn start_subscriber(sfu: &Sfu, stream: SfuStream) -> Subscriber {
     Subscriber { conn: answer.conn, state: answer.state, received, task }
 }
 
-
 async fn wait_state(state: &mut watch::Receiver<ConnState>, want: ConnState, limit: Duration) {
     timeout(limit, state.wait_for(|s| *s == want))
         .await
         .unwrap_or_else(|_| panic!("no {want:?} within {limit:?}"))
         .expect("state channel open");
 }
-
 
 #[tokio::test]
 async fn three_subscribers_receive_everything_and_close_leaves_at_once() {

@@ -697,12 +697,7 @@ mod browser {
                             set_status(WatchStatus::Reconnecting);
                             return;
                         }
-                        match Peer::new(
-                            &handler_room,
-                            false,
-                            sfu_sender(handler_room.clone()),
-                            on_peer_event.clone(),
-                        ) {
+                        match Peer::new(&handler_room, false, sfu_sender(handler_room.clone()), on_peer_event.clone()) {
                             Ok(peer) => {
                                 peer.receive_only();
                                 s.sfu = Some(peer);
