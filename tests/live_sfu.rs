@@ -137,6 +137,18 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
         assert_continuous(&format!("viewer {i}"), &r);
     }
 
+    // The Prometheus metrics show the stream at the forwarding unit.
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    let label = format!("{{stream=\"{}\"}}", stream.0);
+    assert!(metrics.contains(&format!("onair_sfu_subscribers{label} 3")), "{metrics}");
+    let bytes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("onair_sfu_publisher_bytes_total{label} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no publisher bytes in {metrics}"));
+    assert!(bytes > 0);
+    assert!(metrics.contains("onair_sfu_packets_forwarded_total"), "{metrics}");
+
     // Leaving closes that viewer's connection: it gets nothing more; the others carry on.
     v3.send(&ClientMsg::Leave { room: room.clone() }).await;
     recv_until(&mut v3, |m| matches!(m, ServerMsg::Left { .. })).await;

@@ -72,6 +72,11 @@ pub struct Config {
     #[arg(long, env = "ONAIR_SFU_ADVERTISE", value_name = "IP")]
     pub sfu_advertise: Option<IpAddr>,
 
+    /// Bearer token that lets a client off this host read `GET /metrics` (`Authorization: Bearer <token>`);
+    /// loopback clients never need it. Without it, only loopback clients may. Prefer the environment variable.
+    #[arg(long, env = "ONAIR_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Folder with the built site (`pkg/` with the WASM, JS and CSS, plus public assets).
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

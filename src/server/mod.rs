@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod state;
 pub mod tls;
 pub mod turn;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(crate::signaling::ws::ws_handler))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .merge(crate::commerce::catalog::routes())
         .leptos_routes_with_context(
             &state,

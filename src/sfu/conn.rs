@@ -55,6 +55,7 @@ pub(super) struct Frame {
 #[derive(Default)]
 pub(super) struct Counters {
     frames_in: AtomicU64,
+    bytes_in: AtomicU64,
     frames_forwarded: AtomicU64,
     packets_forwarded: AtomicU64,
     nacks: AtomicU64,
@@ -69,6 +70,7 @@ impl Counters {
         StreamStats {
             subscribers,
             frames_in: get(&self.frames_in),
+            bytes_in: get(&self.bytes_in),
             frames_forwarded: get(&self.frames_forwarded),
             packets_forwarded: get(&self.packets_forwarded),
             nacks: get(&self.nacks),
@@ -221,6 +223,7 @@ impl Task {
                     if let Event::MediaData(data) = event {
                         if let Some(frame) = frame_of(&mids, data, &mut want_keyframe) {
                             Counters::add(&counters.frames_in, 1);
+                            Counters::add(&counters.bytes_in, frame.data.len() as u64);
                             // Err only means nobody listens right now.
                             let _ = frames.send(Arc::new(frame));
                         }

@@ -133,6 +133,9 @@ pub struct StreamStats {
     pub subscribers: usize,
     /// Audio and video frames received from the publisher.
     pub frames_in: u64,
+    /// Payload bytes of those frames (codec data without RTP headers): their rate is the publisher's media
+    /// bitrate.
+    pub bytes_in: u64,
     /// Frames written to subscribers (summed over subscribers).
     pub frames_forwarded: u64,
     /// RTP packets sent to subscribers, retransmissions included (str0m egress stats, updated once a second).
@@ -388,6 +391,12 @@ impl Sfu {
         let reg = self.inner.shared.lock();
         let s = reg.streams.get(&stream)?;
         Some(s.counters.snapshot(s.subscribers.len()))
+    }
+
+    /// Every published stream with its counters, in no particular order.
+    pub fn all_stats(&self) -> Vec<(SfuStream, StreamStats)> {
+        let reg = self.inner.shared.lock();
+        reg.streams.iter().map(|(id, s)| (*id, s.counters.snapshot(s.subscribers.len()))).collect()
     }
 
     fn next_id(&self) -> ConnId {
