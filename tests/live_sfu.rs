@@ -137,6 +137,10 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
         assert_continuous(&format!("viewer {i}"), &r);
     }
 
+    // The seller hears how many viewer connections the forwarding unit holds.
+    let three = ServerMsg::SfuSubscribers { room: room.clone(), subscribers: 3 };
+    recv_until(&mut seller, |m| *m == three).await;
+
     // The Prometheus metrics show the stream at the forwarding unit.
     let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
     let label = format!("{{stream=\"{}\"}}", stream.0);
@@ -156,6 +160,8 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
     let left_at = subscribers[2].1.lock().unwrap().video.len();
     let others_at = subscribers[0].1.lock().unwrap().video.len();
     wait_video(&subscribers[0].1, others_at + 15, Duration::from_secs(5)).await;
+    let two = ServerMsg::SfuSubscribers { room: room.clone(), subscribers: 2 };
+    recv_until(&mut seller, |m| *m == two).await;
     assert_eq!(subscribers[2].1.lock().unwrap().video.len(), left_at, "a viewer who left gets no more frames");
 
     // The seller ends the stream: viewers hear it, their connections close, and subscribing is refused.

@@ -86,6 +86,10 @@ test('a seller goes live, three shoppers watch, one comes back, and everyone see
 
   await expect(seller.getByTestId('viewer-count')).toHaveText('3');
   await expect(watchers[0].getByTestId('viewer-count')).toHaveText('3');
+  // Through the SFU, the seller also sees how many viewers' video the server is forwarding.
+  const sfu = expectedDelivery() === 'sfu';
+  if (sfu) await expect(seller.getByTestId('sfu-subscribers')).toHaveText('3');
+  else await expect(seller.getByTestId('sfu-subscribers')).toHaveCount(0);
   const listedCard = ada.locator('.stream-card', { has: ada.getByRole('heading', { name: title }) });
   await expect(listedCard.getByTestId('viewer-count')).toHaveText('3 viewers');
 
@@ -93,9 +97,11 @@ test('a seller goes live, three shoppers watch, one comes back, and everyone see
   const streamUrl = ben.url();
   await gotoHydrated(ben, '/live');
   await expect(seller.getByTestId('viewer-count')).toHaveText('2');
+  if (sfu) await expect(seller.getByTestId('sfu-subscribers')).toHaveText('2');
   await gotoHydrated(ben, streamUrl);
   await expectPlaying(ben);
   await expect(seller.getByTestId('viewer-count')).toHaveText('3');
+  if (sfu) await expect(seller.getByTestId('sfu-subscribers')).toHaveText('3');
   // The others kept playing meanwhile.
   await expectPlaying(watchers[0]);
   await expectPlaying(watchers[2]);

@@ -210,6 +210,13 @@ pub fn sends_media(sdp: &str) -> bool {
     sends
 }
 
+/// Tells the stream's publisher how many viewer connections the forwarding unit has open now.
+fn subscribers_changed(state: &AppState, live: &LiveSfu, room: &RoomId, stream: StreamId) {
+    let subscribers = live.sfu.stats(stream.into()).map_or(0, |s| s.subscribers) as u32;
+    let msg = ServerMsg::SfuSubscribers { room: room.clone(), subscribers };
+    state.hub.send_to_role(room, MemberRole::Publisher, &msg);
+}
+
 /// Follows one forwarding-unit connection: when a publisher's comes up the stream's viewers hear
 /// `sfu_publishing: true`; when any closes it is forgotten (if still the member's current one), and when an
 /// announced publisher's closes, the viewers hear `false` (unless a newer publisher connection is up).
@@ -229,6 +236,7 @@ fn watch_conn(
         loop {
             let now = *conn_state.borrow_and_update();
             match now {
+                ConnState::Connected if role == MemberRole::Viewer => subscribers_changed(&state, live, &room, stream),
                 ConnState::Connected if role == MemberRole::Publisher && !announced => {
                     announced = true;
                     live.lock().publishing.insert(stream, conn);
@@ -252,6 +260,9 @@ fn watch_conn(
             }
             announced && !inner.publishing.contains_key(&stream)
         };
+        if role == MemberRole::Viewer {
+            subscribers_changed(&state, live, &room, stream);
+        }
         if tell_viewers {
             let msg = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
             state.hub.send_to_role(&room, MemberRole::Viewer, &msg);

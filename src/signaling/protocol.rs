@@ -376,6 +376,9 @@ pub enum ServerMsg {
     /// `sfu_signal` offer; on `false`, the viewer's connection has been closed (the seller dropped or
     /// ended), wait for the next `true`.
     SfuPublishing { room: RoomId, publishing: bool },
+    /// How many viewer connections the forwarding unit has open for the stream in `room` now (sent to the
+    /// stream's publisher whenever one connects or closes).
+    SfuSubscribers { room: RoomId, subscribers: u32 },
     /// A request was refused; nothing changed. `message` is for people, `code` for programs.
     /// `room` names the room of a refused `join` (absent for other requests).
     Error {
@@ -445,6 +448,7 @@ mod tests {
         });
         round_trip(ServerMsg::SfuSignal { room: room(), signal: Signal::Answer { sdp: "v=0\r\n".into() } });
         round_trip(ServerMsg::SfuPublishing { room: RoomId::Stream(stream), publishing: true });
+        round_trip(ServerMsg::SfuSubscribers { room: RoomId::Stream(stream), subscribers: 3 });
         let ice = IceConfig {
             servers: vec![IceServer {
                 urls: vec!["turn:turn.example.net:3478?transport=udp".into()],

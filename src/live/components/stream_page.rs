@@ -157,6 +157,8 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
     let started = detail.started_at_ms;
     let video = NodeRef::<leptos::html::Video>::new();
     let peak = Memo::new(move |prev: Option<&u32>| viewers.get().max(prev.copied().unwrap_or(detail.peak_viewers)));
+    // Viewer connections the server's forwarding unit has open (delivery `sfu` only).
+    let sfu_subscribers = RwSignal::new(None::<u32>);
     let end = Action::new(move |_: &()| end_stream(stream));
     let ending = end.pending();
     Effect::new(move |_| {
@@ -166,7 +168,7 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
     });
 
     #[cfg(feature = "hydrate")]
-    browser::publish(stream, video, viewers, ended, link_ok, media_error);
+    browser::publish(stream, video, viewers, ended, link_ok, media_error, sfu_subscribers);
 
     view! {
         <Title text=detail.title.clone()/>
@@ -202,6 +204,11 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
                 <dl class="stats">
                     <div><dt>"Viewers"</dt><dd data-testid="viewer-count">{move || viewers.get()}</dd></div>
                     <div><dt>"Live for"</dt><dd data-testid="elapsed">{move || format_elapsed(now.get() - started)}</dd></div>
+                    {move || sfu_subscribers.get().map(|n| view! {
+                        <div title="Viewers whose video comes through the server's forwarding unit">
+                            <dt>"Receiving video"</dt><dd data-testid="sfu-subscribers">{n}</dd>
+                        </div>
+                    })}
                 </dl>
                 <Show when=move || !ended.get()>
                     <button type="button" class="btn btn-danger" disabled=move || ending.get()
@@ -445,6 +452,7 @@ mod browser {
         ended: RwSignal<bool>,
         link_ok: RwSignal<bool>,
         media_error: RwSignal<Option<String>>,
+        sfu_subscribers: RwSignal<Option<u32>>,
     ) {
         let room = RoomId::Stream(stream);
         let state = Rc::new(RefCell::new(Publisher {
@@ -462,6 +470,7 @@ mod browser {
             if let ClientEvent::Msg(ServerMsg::Joined { room, delivery: Some(Delivery::Sfu), .. }) = event {
                 if *room == handler_room {
                     handler_state.borrow_mut().delivery = Delivery::Sfu;
+                    sfu_subscribers.set(Some(0));
                     Publisher::connect_sfu(&handler_state);
                     return;
                 }
@@ -491,6 +500,9 @@ mod browser {
                         if let Some(peer) = &s.sfu {
                             peer.handle(signal.clone());
                         }
+                    }
+                    ServerMsg::SfuSubscribers { room, subscribers } if *room == handler_room => {
+                        sfu_subscribers.set(Some(*subscribers));
                     }
                     ServerMsg::PeerLeft { room, peer } if *room == handler_room => {
                         if let Some(p) = s.peers.remove(peer) {
