@@ -14,7 +14,8 @@ const PORT = Number(process.env.ONAIR_E2E_PORT ?? 3100);
 const DB_NAME = process.env.ONAIR_E2E_DB ?? 'onair_e2e';
 const baseURL = `http://127.0.0.1:${PORT}`;
 // Live streams run in both delivery modes (issue #9): the main server uses the default (`sfu`, the server's
-// forwarding unit, on a free UDP port so that a `make run` next to it cannot take it), and a second server on
+// forwarding unit, on a free UDP port of all interfaces, advertised like the default does, so that a `make run`
+// next to it cannot take the port), and a second server on
 // PORT + 1 with `--live-delivery p2p` (its own database) serves the project `p2p`, which runs live.spec.ts again.
 const P2P_PORT = PORT + 1;
 const p2pURL = `http://127.0.0.1:${P2P_PORT}`;
@@ -39,7 +40,7 @@ if (!process.env.ONAIR_E2E_P2P_DATABASE_URL) {
 
 // A missing build fails the web server start with a clear message instead of "not found".
 const missing = `echo "error: ${serverBinary} is missing: run 'cargo leptos build --release' (or 'make test') first" >&2; exit 1`;
-const serverCommand = existsSync(serverBinary) ? `'${serverBinary}' --bind 127.0.0.1:${PORT} --sfu-udp 127.0.0.1:0` : missing;
+const serverCommand = existsSync(serverBinary) ? `'${serverBinary}' --bind 127.0.0.1:${PORT} --sfu-udp 0.0.0.0:0` : missing;
 const p2pServerCommand = existsSync(serverBinary)
   ? `'${serverBinary}' --bind 127.0.0.1:${P2P_PORT} --live-delivery p2p`
   : missing;

@@ -12,7 +12,7 @@ use crate::server::state::AppState;
 use crate::sfu::{ConnId, ConnState, Sfu, SfuConfig, SfuError};
 use crate::signaling::protocol::{Delivery, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
 
 /// The forwarding unit of this server process and the `/ws` members' connections on it.
@@ -30,14 +30,14 @@ struct Inner {
 }
 
 impl LiveSfu {
-    /// Starts the forwarding unit for `--live-delivery sfu` on [`Config::sfu_udp_for`]`(bound)`, advertised
-    /// at `--sfu-advertise` (see [`advertise_ip`]). `None` for `--live-delivery p2p`, and (logged as a
-    /// warning) when the UDP port cannot be bound: live streams then go peer-to-peer.
-    pub async fn start(config: &Config, bound: SocketAddr) -> Option<LiveSfu> {
+    /// Starts the forwarding unit for `--live-delivery sfu` on `--sfu-udp`, advertised at `--sfu-advertise`
+    /// (default: see [`advertise_ip`]). `None` for `--live-delivery p2p`, and (logged as a warning) when the
+    /// UDP port cannot be bound: live streams then go peer-to-peer.
+    pub async fn start(config: &Config) -> Option<LiveSfu> {
         if config.live_delivery == LiveDelivery::P2p {
             return None;
         }
-        let bind = config.sfu_udp_for(bound);
+        let bind = config.sfu_udp;
         let advertise = config.sfu_advertise.unwrap_or_else(|| advertise_ip(bind.ip()));
         match Sfu::start(SfuConfig { bind, advertise: Some(advertise) }).await {
             Ok(sfu) => {

@@ -62,9 +62,9 @@ pub struct Config {
     pub live_delivery: LiveDelivery,
 
     /// UDP address of the forwarding unit: one port carries all its WebRTC connections (ICE-lite, so open
-    /// this port to viewers). Default: the IP of `--bind`, port 3479.
-    #[arg(long, env = "ONAIR_SFU_UDP", value_name = "IP:PORT")]
-    pub sfu_udp: Option<SocketAddr>,
+    /// this port to viewers). Port 0 picks a free one.
+    #[arg(long, env = "ONAIR_SFU_UDP", value_name = "IP:PORT", default_value = "0.0.0.0:3479")]
+    pub sfu_udp: SocketAddr,
 
     /// The IP address browsers reach the forwarding unit at, put in its ICE candidate (the public address
     /// when the server is behind NAT or in a container). Default: the IP of `--sfu-udp`; when that is
@@ -129,16 +129,7 @@ pub enum LiveDelivery {
     P2p,
 }
 
-/// Default UDP port of the forwarding unit.
-pub const DEFAULT_SFU_PORT: u16 = 3479;
-
 impl Config {
-    /// The forwarding unit's UDP address: `--sfu-udp`, else the IP of `bind` (the bound HTTP address) and
-    /// [`DEFAULT_SFU_PORT`].
-    pub fn sfu_udp_for(&self, bind: SocketAddr) -> SocketAddr {
-        self.sfu_udp.unwrap_or(SocketAddr::new(bind.ip(), DEFAULT_SFU_PORT))
-    }
-
     /// Configuration from the process's flags and environment (after loading `.env` if present).
     pub fn from_env_and_args() -> Self {
         let _ = dotenvy::dotenv();

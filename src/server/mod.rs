@@ -134,7 +134,7 @@ impl Server {
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let live_sfu = crate::live::delivery::LiveSfu::start(&config, addr).await;
+        let live_sfu = crate::live::delivery::LiveSfu::start(&config).await;
         let mut state = AppState::new(config, pool, addr, shutdown_rx);
         state.live_sfu = live_sfu.map(std::sync::Arc::new);
         Ok(Self { addr, state, listener, tls, shutdown_tx })
