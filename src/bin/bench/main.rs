@@ -9,6 +9,9 @@
 //! Prints progress and a summary table, writes `target/bench/results.json`, and with `--write-docs` (only
 //! for `all`) rewrites its section and the machine block of `docs/benchmarks.md`. Traffic goes only to
 //! 127.0.0.0/8; every phase is bounded in time.
+//!
+//! `bench sfu` (not part of `all`) measures the forwarding unit in this process instead of a server: see
+//! `sfu.rs`; it writes `target/bench/sfu.json` and, with `--write-docs`, its own section of the doc.
 
 mod bundle;
 mod chat;
@@ -20,7 +23,12 @@ mod memory;
 mod relay;
 mod report;
 mod server;
+mod sfu;
 mod stats;
+
+/// The SFU (`bench sfu`) runs inside this binary: give it the server's allocator (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, ValueEnum};
 use std::process::Command;
@@ -34,6 +42,9 @@ enum What {
     Memory,
     Listing,
     Bundle,
+    /// The forwarding unit (SFU) in this process: one ~1.5 Mbps publisher, synthetic subscribers
+    /// (--subscribers, --sfu-secs, --sfu-clients); not part of `all`.
+    Sfu,
     /// Print the table of the last run (target/bench/results.json) and, with --write-docs, rewrite the doc
     /// from it (e.g. after changing the explanations in report.rs); measures nothing.
     Report,
@@ -79,6 +90,15 @@ struct Cli {
     /// Listing: wrk seconds.
     #[arg(long, default_value_t = 10)]
     wrk_secs: u64,
+    /// SFU: subscriber counts, comma-separated (each step adds subscribers to reach the next).
+    #[arg(long, value_delimiter = ',', default_value = "10,100,300,500")]
+    subscribers: Vec<usize>,
+    /// SFU: seconds measured per subscriber count.
+    #[arg(long, default_value_t = 20.0)]
+    sfu_secs: f64,
+    /// SFU: how the synthetic subscribers receive.
+    #[arg(long, value_enum, default_value = "str0m")]
+    sfu_clients: sfu::ClientMode,
     /// Port of the server under test (127.0.0.1).
     #[arg(long, default_value_t = 3300)]
     port: u16,
@@ -236,7 +256,8 @@ fn main() {
         .max()
         .unwrap_or(0)
         .max(cli.pairs * 2)
-        .max(cli.viewers.iter().copied().max().unwrap_or(0));
+        .max(cli.viewers.iter().copied().max().unwrap_or(0))
+        .max(cli.subscribers.iter().copied().max().unwrap_or(0));
     let fd_limit = raise_fd_limit((max_conns as u64 + 4096).max(65_536));
     // The server and this tool each hold one descriptor per socket, plus a few hundred others.
     let max_sockets = fd_limit.saturating_sub(300) as usize;
@@ -262,6 +283,10 @@ fn main() {
         quiet_load: cli.quiet_load,
         quiet_wait_secs: cli.quiet_wait_secs,
     };
+    if cli.what == What::Sfu {
+        run_sfu(&cli, &opts);
+        return;
+    }
     if cli.what != What::Report && !std::path::Path::new(&opts.server_bin).exists() {
         eprintln!("error: {} is missing: build the release first (cargo leptos build --release)", opts.server_bin);
         std::process::exit(2);
@@ -299,6 +324,61 @@ fn main() {
     }
     if !results.failures.is_empty() {
         for f in &results.failures {
+            eprintln!("FAILED: {f}");
+        }
+        std::process::exit(1);
+    }
+}
+
+/// Where `bench sfu` leaves its numbers.
+const SFU_RESULTS: &str = "target/bench/sfu.json";
+
+/// `bench sfu`: runs the steps, prints the table, writes [`SFU_RESULTS`] and, with `--write-docs`, the
+/// section of `docs/benchmarks.md`. Exits 1 when a step failed.
+fn run_sfu(cli: &Cli, opts: &Opts) {
+    let (nproc, cpu_model) = sfu::machine();
+    let mut result = sfu::SfuResult {
+        started: report::utc_now(),
+        commit: report::commit(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        nproc,
+        cpu_model,
+        sfu_cpu: opts.server_cpu,
+        client_cpu: opts.client_cpu,
+        load_before: load_average(),
+        ..Default::default()
+    };
+    let sfu_opts = sfu::SfuOpts {
+        subscribers: cli.subscribers.clone(),
+        secs: cli.sfu_secs,
+        clients: cli.sfu_clients,
+        sfu_cpu: opts.server_cpu,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(async {
+        result.load_before = wait_for_quiet(opts, "sfu").await;
+        if let Err(e) = sfu::run(&sfu_opts, &mut result).await {
+            result.failures.push(e);
+        }
+    });
+    drop(runtime);
+    let _ = std::fs::create_dir_all("target/bench");
+    let _ = std::fs::write(SFU_RESULTS, serde_json::to_string_pretty(&result).unwrap_or_default());
+    println!("{}", sfu::table(&result));
+    if cli.write_docs {
+        let path = "docs/benchmarks.md";
+        let doc = std::fs::read_to_string(path).unwrap_or_default();
+        let updated = report::splice_section(&doc, sfu::SECTION_TITLE, &sfu::section(&result));
+        match std::fs::write(path, updated) {
+            Ok(()) => eprintln!("wrote the section \"{}\" of {path}", sfu::SECTION_TITLE),
+            Err(e) => {
+                eprintln!("error: writing {path}: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    if !result.failures.is_empty() {
+        for f in &result.failures {
             eprintln!("FAILED: {f}");
         }
         std::process::exit(1);

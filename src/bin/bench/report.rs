@@ -485,6 +485,33 @@ pub fn splice(doc: &str, machine: &str, section: &str) -> String {
     out
 }
 
+/// `doc` with the section `title` (its heading line up to the next `#`/`##` heading) replaced by `section`,
+/// or `section` appended at the end when there is none; the rest (machine block included) is left alone.
+/// For benchmarks that own a section of their own (`bench sfu`).
+pub fn splice_section(doc: &str, title: &str, section: &str) -> String {
+    let lines: Vec<&str> = doc.lines().collect();
+    let is_heading = |l: &str| l.starts_with("# ") || l.starts_with("## ");
+    let section = section.trim_end_matches('\n');
+    let out = match lines.iter().position(|l| l.trim() == title) {
+        Some(start) => {
+            let end =
+                lines.iter().enumerate().skip(start + 1).find(|(_, l)| is_heading(l)).map_or(lines.len(), |(i, _)| i);
+            let mut v: Vec<&str> = lines[..start].to_vec();
+            v.push(section);
+            if end < lines.len() {
+                v.push("");
+                v.extend_from_slice(&lines[end..]);
+            }
+            v.join("\n")
+        }
+        None if doc.trim().is_empty() => format!("# Benchmarks\n\n{section}"),
+        None => format!("{}\n\n{section}", doc.trim_end()),
+    };
+    let mut out = out.trim_end().to_string();
+    out.push('\n');
+    out
+}
+
 pub mod notes {
     //! The explanations shown next to a target that is not met. Keep them true: update them when the code
     //! or the numbers change.
@@ -566,6 +593,19 @@ mod tests {
         assert_eq!(twice.matches(SECTION_TITLE).count(), 1);
         assert!(twice.contains("## Join to first frame\n\njoin text\n"));
         assert_eq!(twice.matches("<!-- machine").count(), 1);
+    }
+
+    #[test]
+    fn own_section_is_appended_then_replaced() {
+        let doc = "# Benchmarks\n\n## A\n\na text\n\n## B\n\nb text\n";
+        let once = splice_section(doc, "## S", "## S\n\nfirst\n\n### detail\n\nd\n");
+        assert!(once.starts_with(doc.trim_end()) && once.ends_with("### detail\n\nd\n"), "{once}");
+        let twice = splice_section(&once, "## S", "## S\n\nsecond\n");
+        assert!(twice.contains("second") && !twice.contains("first") && !twice.contains("### detail"), "{twice}");
+        // In the middle: the next section stays.
+        let mid = splice_section(doc, "## A", "## A\n\nnew a\n");
+        assert_eq!(mid, "# Benchmarks\n\n## A\n\nnew a\n\n## B\n\nb text\n");
+        assert!(splice_section("", "## S", "## S\n\nx\n").starts_with("# Benchmarks\n\n## S"));
     }
 
     #[test]
