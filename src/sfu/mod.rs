@@ -4,7 +4,8 @@
 //!
 //! Shape (the one that scaled in the team's str0m study, shared/SFU.md): one tokio task owns each
 //! [`str0m::Rtc`] and keeps str0m's single-mutation rule (after each input, drain `poll_output` until
-//! `Timeout`); a reader task routes each datagram of the shared socket by its source address, learning new
+//! `Timeout`); a reader (on a thread of its own, so that busy connection tasks never delay it while the
+//! kernel's receive buffer fills) routes each datagram of the shared socket by its source address, learning new
 //! addresses from the local ufrag in the
 //! STUN USERNAME (RFC 8445 §7.2.2); the publisher task sends depacketized frames over a `tokio::sync::broadcast`
 //! channel and each subscriber task writes them with str0m's `Writer`, so str0m does SSRCs, sequence numbers,
@@ -40,6 +41,9 @@ use crate::ids::StreamId;
 const FRAME_BUFFER: usize = 256;
 /// Datagrams queued per connection between the socket reader and the connection task; more are dropped.
 const DATAGRAM_QUEUE: usize = 1024;
+/// Kernel receive buffer asked for the shared socket, in bytes (8 MiB: about 5 s of a 1.5 Mbit/s publisher
+/// plus every subscriber's RTCP). Linux grants at most `net.core.rmem_max` (×2); the granted size is logged.
+pub const RECEIVE_BUFFER_BYTES: usize = 8 * 1024 * 1024;
 /// A connection whose learned source addresses exceed this keeps the first ones (a peer uses one or two).
 const MAX_ADDRS_PER_CONN: usize = 8;
 
@@ -166,12 +170,15 @@ struct Inner {
     crypto: Arc<CryptoProvider>,
     cert: DtlsCert,
     next_id: AtomicU64,
-    reader: AbortHandle,
+    /// Stops the reader thread (dropping it does too).
+    reader_stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.reader.abort();
+        if let Some(stop) = self.reader_stop.take() {
+            let _ = stop.send(());
+        }
         let mut reg = self.shared.lock();
         for (_, c) in reg.conns.drain() {
             c.abort.abort();
@@ -260,7 +267,8 @@ impl Registry {
 }
 
 impl Sfu {
-    /// Binds the shared UDP socket and starts the reader task; needs a tokio runtime.
+    /// Binds the shared UDP socket (asking for a [`RECEIVE_BUFFER_BYTES`] kernel receive buffer) and starts
+    /// its reader thread; needs a tokio runtime (the connection tasks run on it).
     ///
     /// Errors: the bind fails, or `bind` has an unspecified IP and no `advertise` (a host candidate needs a
     /// real address; `InvalidInput`), or the crypto backend cannot make a DTLS certificate (`Other`).
@@ -272,7 +280,11 @@ impl Sfu {
                 "the SFU binds an unspecified address: set `advertise` to the IP peers reach",
             ));
         }
-        let socket = Arc::new(UdpSocket::bind(config.bind).await?);
+        let std_socket = std::net::UdpSocket::bind(config.bind)?;
+        std_socket.set_nonblocking(true)?;
+        let receive_buffer = net::grow_receive_buffer(&std_socket, RECEIVE_BUFFER_BYTES);
+        let reader_socket = std_socket.try_clone()?;
+        let socket = Arc::new(UdpSocket::from_std(std_socket)?);
         let local = SocketAddr::new(advertised, socket.local_addr()?.port());
         let crypto = Arc::new(str0m::crypto::from_feature_flags());
         // One DTLS certificate for all connections: making a key pair per connection costs CPU for nothing
@@ -282,9 +294,11 @@ impl Sfu {
             .generate_certificate()
             .ok_or_else(|| io::Error::other("the crypto backend made no DTLS certificate"))?;
         let shared = Arc::new(Shared { reg: Mutex::new(Registry::default()) });
-        let reader = tokio::spawn(net::read_loop(socket.clone(), shared.clone())).abort_handle();
-        tracing::info!(bound = %socket.local_addr()?, candidate = %local, "SFU listening");
-        Ok(Sfu { inner: Arc::new(Inner { shared, socket, local, crypto, cert, next_id: AtomicU64::new(1), reader }) })
+        let reader_stop = Some(net::spawn_reader(reader_socket, shared.clone())?);
+        tracing::info!(bound = %socket.local_addr()?, candidate = %local, receive_buffer, "SFU listening");
+        Ok(Sfu {
+            inner: Arc::new(Inner { shared, socket, local, crypto, cert, next_id: AtomicU64::new(1), reader_stop }),
+        })
     }
 
     /// The address in the server's host candidate (advertised IP and the bound port).
