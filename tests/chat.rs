@@ -45,16 +45,6 @@ async fn stored(pool: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM chat_messages").fetch_one(pool).await.unwrap()
 }
 
-/// Reads `client`'s messages until one matches `pred`.
-async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-    loop {
-        let msg = client.recv().await;
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 /// The next chat event (message, deletion or mute) `client` receives.
 async fn next_chat_event(client: &mut Client) -> ServerMsg {
     recv_until(client, |m| {

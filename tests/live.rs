@@ -58,16 +58,6 @@ async fn scene(server: &TestServer) -> Scene {
     Scene { stream, seller, v1, v2, seller_b }
 }
 
-/// Reads `client`'s messages until one matches `pred`.
-async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-    loop {
-        let msg = client.recv().await;
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 #[sqlx::test]
 async fn the_listing_returns_only_live_streams_and_filters_by_category(pool: PgPool) {
     let server = TestServer::start(pool).await;

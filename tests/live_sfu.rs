@@ -24,16 +24,6 @@ async fn go_live(browser: &Browser, title: &str) -> StreamId {
     res.json().await.unwrap()
 }
 
-/// Reads `client`'s messages until one matches `pred`.
-async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-    loop {
-        let msg = client.recv().await;
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 async fn user(server: &TestServer, name: &str) -> (Browser, Client) {
     let b = Browser::new(server);
     b.signup(name, name).await;

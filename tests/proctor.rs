@@ -100,16 +100,6 @@ async fn grid(b: &Browser, test: TestId) -> Vec<StudentCard> {
     ok(b.call("student_grid", &[("test", &test.to_string())]).await).await
 }
 
-/// Reads `client`'s messages until one matches `pred`.
-async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-    loop {
-        let msg = client.recv().await;
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 /// Sends a ping and returns every message that arrives before its pong (nothing else is in flight).
 async fn drain(client: &mut Client) -> Vec<ServerMsg> {
     client.send(&ClientMsg::Ping { nonce: 77 }).await;

@@ -7,15 +7,6 @@ use common::*;
 use onair::signaling::protocol::{ClientMsg, ErrorCode, RoomId, ServerMsg, Signal};
 use sqlx::PgPool;
 
-async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
-    loop {
-        let msg = client.recv().await;
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 async fn user(server: &TestServer, name: &str) -> (Browser, Client) {
     let b = Browser::new(server);
     b.signup(name, &format!("{name} display")).await;

@@ -178,6 +178,16 @@ impl Client {
     }
 }
 
+/// Reads `client`'s messages until one matches `pred`, and returns it (each read bounded by [`WAIT`]).
+pub async fn recv_until(client: &mut Client, mut pred: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+    loop {
+        let msg = client.recv().await;
+        if pred(&msg) {
+            return msg;
+        }
+    }
+}
+
 /// The next protocol message (pings and pongs skipped); panics on close or after [`WAIT`].
 pub async fn next_msg(ws: &mut Ws) -> ServerMsg {
     loop {
