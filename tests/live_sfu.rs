@@ -162,7 +162,13 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
         recv_until(v, |m| *m == not_publishing).await;
     }
     let (late, _) = RtcClient::new(Direction::RecvOnly).await;
-    assert_eq!(refused(&mut v1, &room, offer(&late)).await, ErrorCode::NotPublishing, "subscribing to an ended stream");
+    assert_eq!(refused(&mut v1, &room, offer(&late)).await, ErrorCode::NoSuchRoom, "subscribing to an ended stream");
+    let (again, _) = RtcClient::new(Direction::SendOnly).await;
+    assert_eq!(
+        refused(&mut seller, &room, offer(&again)).await,
+        ErrorCode::NoSuchRoom,
+        "publishing to an ended stream"
+    );
     v1.send(&ClientMsg::Join { room: room.clone() }).await;
     assert!(matches!(
         recv_until(&mut v1, |m| matches!(m, ServerMsg::Error { .. } | ServerMsg::Joined { .. })).await,

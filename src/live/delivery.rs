@@ -27,6 +27,9 @@ struct Inner {
     conns: HashMap<(PeerId, StreamId), ConnId>,
     /// The publisher connection of each stream whose publisher is up (ICE and DTLS connected).
     publishing: HashMap<StreamId, ConnId>,
+    /// Streams that ended in this process: offers for them are refused (their members may still be in the
+    /// room for a moment).
+    ended: std::collections::HashSet<StreamId>,
 }
 
 impl LiveSfu {
@@ -112,6 +115,7 @@ pub fn member_left(state: &AppState, peer: PeerId, room: &RoomId) {
 /// When `stream` ended: closes its publisher's connection, and with it every subscriber's.
 pub fn stream_ended(state: &AppState, stream: StreamId) {
     if let Some(live) = state.live_sfu.as_deref() {
+        live.lock().ended.insert(stream);
         close_stream(live, stream);
     }
 }
@@ -130,9 +134,16 @@ pub async fn handle_signal(state: &AppState, peer: PeerId, room: RoomId, signal:
             if role == MemberRole::Viewer && sends_media(&sdp) {
                 return Err(ErrorCode::Forbidden);
             }
-            let previous = live.lock().conns.remove(&(peer, stream));
-            if let Some(previous) = previous {
-                live.sfu.close(previous);
+            if live.lock().ended.contains(&stream) {
+                return Err(ErrorCode::NoSuchRoom);
+            }
+            // A viewer keeps its old connection until the new one is accepted; a publisher's must go first
+            // (one publisher per stream).
+            if role == MemberRole::Publisher {
+                let previous = live.lock().conns.remove(&(peer, stream));
+                if let Some(previous) = previous {
+                    live.sfu.close(previous);
+                }
             }
             let answer = match role {
                 MemberRole::Publisher => match live.sfu.publish(stream.into(), sdp.clone()).await {
@@ -152,7 +163,19 @@ pub async fn handle_signal(state: &AppState, peer: PeerId, room: RoomId, signal:
                 SfuError::AlreadyPublishing => ErrorCode::Forbidden,
                 SfuError::BadSdp(_) | SfuError::BadCandidate(_) | SfuError::UnknownConn => ErrorCode::InvalidSignal,
             })?;
-            live.lock().conns.insert((peer, stream), answer.conn);
+            let (previous, ended) = {
+                let mut inner = live.lock();
+                (inner.conns.insert((peer, stream), answer.conn), inner.ended.contains(&stream))
+            };
+            if let Some(previous) = previous {
+                live.sfu.close(previous);
+            }
+            if ended {
+                // The stream ended while the offer was being accepted.
+                live.lock().conns.remove(&(peer, stream));
+                live.sfu.close(answer.conn);
+                return Err(ErrorCode::NoSuchRoom);
+            }
             watch_conn(state, peer, room.clone(), stream, role, answer.conn, answer.state);
             state.hub.send(peer, &ServerMsg::SfuSignal { room, signal: Signal::Answer { sdp: answer.sdp } });
             Ok(())
@@ -212,6 +235,8 @@ pub fn sends_media(sdp: &str) -> bool {
 
 /// Tells the stream's publisher how many viewer connections the forwarding unit has open now.
 fn subscribers_changed(state: &AppState, live: &LiveSfu, room: &RoomId, stream: StreamId) {
+    // Read and sent under the lock, so that two watchers' counts reach the seller in order.
+    let _order = live.lock();
     let subscribers = live.sfu.stats(stream.into()).map_or(0, |s| s.subscribers) as u32;
     let msg = ServerMsg::SfuSubscribers { room: room.clone(), subscribers };
     state.hub.send_to_role(room, MemberRole::Publisher, &msg);
@@ -238,10 +263,15 @@ fn watch_conn(
             match now {
                 ConnState::Connected if role == MemberRole::Viewer => subscribers_changed(&state, live, &room, stream),
                 ConnState::Connected if role == MemberRole::Publisher && !announced => {
-                    announced = true;
-                    live.lock().publishing.insert(stream, conn);
-                    let msg = ServerMsg::SfuPublishing { room: room.clone(), publishing: true };
-                    state.hub.send_to_role(&room, MemberRole::Viewer, &msg);
+                    // Under the lock, and only while this is still the seller's current connection: a
+                    // replaced connection's late watcher must not announce (or overwrite) the newer one.
+                    let mut inner = live.lock();
+                    if inner.conns.get(&(peer, stream)) == Some(&conn) && !inner.ended.contains(&stream) {
+                        announced = true;
+                        inner.publishing.insert(stream, conn);
+                        let msg = ServerMsg::SfuPublishing { room: room.clone(), publishing: true };
+                        state.hub.send_to_role(&room, MemberRole::Viewer, &msg);
+                    }
                 }
                 ConnState::Closed => break,
                 _ => {}
@@ -250,7 +280,9 @@ fn watch_conn(
                 break;
             }
         }
-        let tell_viewers = {
+        {
+            // Decided and sent under the lock, so that a newer publisher's `true` cannot be overtaken by
+            // this `false` (the hub's sends never wait, and the hub never takes this lock).
             let mut inner = live.lock();
             if inner.conns.get(&(peer, stream)) == Some(&conn) {
                 inner.conns.remove(&(peer, stream));
@@ -258,14 +290,13 @@ fn watch_conn(
             if inner.publishing.get(&stream) == Some(&conn) {
                 inner.publishing.remove(&stream);
             }
-            announced && !inner.publishing.contains_key(&stream)
-        };
+            if announced && !inner.publishing.contains_key(&stream) {
+                let msg = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
+                state.hub.send_to_role(&room, MemberRole::Viewer, &msg);
+            }
+        }
         if role == MemberRole::Viewer {
             subscribers_changed(&state, live, &room, stream);
-        }
-        if tell_viewers {
-            let msg = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
-            state.hub.send_to_role(&room, MemberRole::Viewer, &msg);
         }
         tracing::debug!(%conn, %peer, %stream, "SFU connection closed");
     });

@@ -3,8 +3,10 @@
 //! subscribers, the publisher's media bytes (their rate is its bitrate), forwarded frames and packets, NACKs,
 //! keyframe requests and lagging subscribers.
 //!
-//! Who may read it: clients on the loopback interface (a Prometheus or an agent on the same host), and
-//! anyone sending `Authorization: Bearer <--metrics-token>` when that is set; everyone else gets 403.
+//! Who may read it: clients on the loopback interface (a Prometheus or an agent on the same host) whose
+//! request carries no `Forwarded`/`X-Forwarded-For` header (a reverse proxy on the same host relays outside
+//! requests from loopback too), and anyone sending `Authorization: Bearer <--metrics-token>` when that is set;
+//! everyone else gets 403.
 
 use crate::server::state::AppState;
 use axum::extract::{ConnectInfo, State};
@@ -117,7 +119,10 @@ pub async fn metrics(
 
 /// Whether a client at `peer` may read the metrics: on loopback, or with `Authorization: Bearer <token>`.
 fn allowed(peer: SocketAddr, token: Option<&str>, headers: &HeaderMap) -> bool {
-    if peer.ip().is_loopback() {
+    // A request relayed by a reverse proxy on this host also comes from loopback: one that says it was
+    // forwarded is not trusted for being local.
+    let forwarded = headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
+    if peer.ip().to_canonical().is_loopback() && !forwarded {
         return true;
     }
     let Some(token) = token.filter(|t| !t.is_empty()) else { return false };
@@ -146,5 +151,12 @@ mod tests {
         assert!(allowed(remote, Some("s3cret-token"), &good));
         assert!(!allowed(remote, Some("s3cret-token"), &bad));
         assert!(!allowed(remote, Some("s3cret-token"), &none));
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:5000".parse().unwrap();
+        assert!(allowed(mapped, None, &none), "IPv4 loopback through an IPv6 socket");
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-for", "198.51.100.4".parse().unwrap());
+        assert!(!allowed(local, None, &proxied), "relayed by a proxy on this host");
+        proxied.insert(header::AUTHORIZATION, "Bearer s3cret-token".parse().unwrap());
+        assert!(allowed(local, Some("s3cret-token"), &proxied));
     }
 }

@@ -229,8 +229,10 @@ pub enum ClientMsg {
     /// trickled `candidate`s and `end_of_candidates`. The offer is answered by [`ServerMsg::SfuSignal`]; a
     /// viewer subscribes once [`ServerMsg::SfuPublishing`] says the seller's media is there.
     /// Errors: `not_in_room`, `forbidden` (not a stream room, delivery is `p2p`, a viewer that sends media,
-    /// or another kind of signal), `not_publishing`, `invalid_signal` (the SDP or candidate did not parse,
-    /// or a candidate before any offer).
+    /// or another kind of signal), `not_publishing`, `no_such_room` (the stream has ended), `invalid_signal`
+    /// (the SDP or candidate did not parse, or a candidate before any offer). A refused viewer offer leaves
+    /// the viewer's previous connection as it was; a seller's offer closes the seller's previous connection
+    /// first.
     SfuSignal { room: RoomId, signal: Signal },
 }
 

@@ -441,6 +441,8 @@ mod browser {
             if let Some(peer) = self.sfu.take() {
                 peer.close();
             }
+            // A reconnect timer of the closed connection must not fire into the next one.
+            self.sfu_generation += 1;
         }
     }
 
@@ -517,6 +519,16 @@ mod browser {
                     ServerMsg::ViewerCount { stream: id, viewers: n } if *id == stream => viewers.set(*n),
                     ServerMsg::StreamEnded { stream: id } if *id == stream => ended.set(true),
                     ServerMsg::Error { code: ErrorCode::NoSuchRoom, .. } => ended.set(true),
+                    // The server refused our offer to the forwarding unit: no answer will come.
+                    ServerMsg::Error { code: ErrorCode::InvalidSignal | ErrorCode::Forbidden, room: None, .. }
+                        if s.sfu.is_some() =>
+                    {
+                        if let Some(peer) = s.sfu.take() {
+                            peer.close();
+                        }
+                        media_error
+                            .set(Some("The server could not take your video. Reload the page to try again.".into()));
+                    }
                     _ => {}
                 },
             }
@@ -729,6 +741,13 @@ mod browser {
                     ServerMsg::Error { code: ErrorCode::NotPublishing, .. } => {
                         s.close_peer();
                         set_status(WatchStatus::Reconnecting);
+                    }
+                    // The server refused our offer to the forwarding unit: no answer will come; offer Retry.
+                    ServerMsg::Error { code: ErrorCode::InvalidSignal | ErrorCode::Forbidden, room: None, .. }
+                        if s.sfu.is_some() =>
+                    {
+                        s.close_peer();
+                        status.set(WatchStatus::Failed);
                     }
                     ServerMsg::PublisherStatus { stream: id, connected } if *id == stream => {
                         set_status(if *connected { WatchStatus::Connecting } else { WatchStatus::Reconnecting });
