@@ -716,6 +716,15 @@ mod browser {
                     }
                     // Delivery `sfu`: subscribe once the seller's media is at the forwarding unit.
                     ServerMsg::SfuPublishing { room, publishing } if *room == handler_room => {
+                        // A second `true` without a `false` between (the one after `joined` crossing the
+                        // announcement to everyone) is the same publisher: keep the connection we have.
+                        let alive = s
+                            .sfu
+                            .as_ref()
+                            .is_some_and(|p| !matches!(p.connection_state(), PeerState::Failed | PeerState::Closed));
+                        if *publishing && alive {
+                            return;
+                        }
                         s.close_peer();
                         if !*publishing {
                             set_status(WatchStatus::Reconnecting);
