@@ -318,7 +318,7 @@ impl Hub {
 
     /// Whether `peer` is in `room`.
     pub fn is_member(&self, peer: PeerId, room: &RoomId) -> bool {
-        self.read().rooms.get(room).is_some_and(|m| m.contains_key(&peer))
+        self.role_of(peer, room).is_some()
     }
 
     /// The role `peer` has in `room`, or `None` if it is not a member.

@@ -454,22 +454,10 @@ pub fn splice(doc: &str, machine: &str, section: &str) -> String {
         }
         doc.replace_range(a..end, machine);
     }
-    let lines: Vec<&str> = doc.lines().collect();
-    let is_heading = |l: &str| l.starts_with("# ") || l.starts_with("## ");
     let section = section.trim_end_matches('\n');
-    let out = match lines.iter().position(|l| l.trim() == SECTION_TITLE) {
-        Some(start) => {
-            let end =
-                lines.iter().enumerate().skip(start + 1).find(|(_, l)| is_heading(l)).map_or(lines.len(), |(i, _)| i);
-            let mut v: Vec<&str> = lines[..start].to_vec();
-            v.push(section);
-            if end < lines.len() {
-                v.push("");
-                v.extend_from_slice(&lines[end..]);
-            }
-            v.join("\n")
-        }
-        None => match lines.iter().position(|l| l.starts_with("## ")) {
+    let out = replace_section(&doc, SECTION_TITLE, section).unwrap_or_else(|| {
+        let lines: Vec<&str> = doc.lines().collect();
+        match lines.iter().position(|l| l.starts_with("## ")) {
             Some(at) => {
                 let mut v: Vec<&str> = lines[..at].to_vec();
                 v.push(section);
@@ -478,9 +466,30 @@ pub fn splice(doc: &str, machine: &str, section: &str) -> String {
                 v.join("\n")
             }
             None => format!("{}\n\n{section}", doc.trim_end()),
-        },
-    };
-    let mut out = out.trim_end().to_string();
+        }
+    });
+    with_final_newline(&out)
+}
+
+/// `doc` with the section `title` (its heading line up to the next `#`/`##` heading) replaced by `section`
+/// (without trailing newlines), or `None` when `doc` has no such heading.
+fn replace_section(doc: &str, title: &str, section: &str) -> Option<String> {
+    let lines: Vec<&str> = doc.lines().collect();
+    let is_heading = |l: &str| l.starts_with("# ") || l.starts_with("## ");
+    let start = lines.iter().position(|l| l.trim() == title)?;
+    let end = lines.iter().enumerate().skip(start + 1).find(|(_, l)| is_heading(l)).map_or(lines.len(), |(i, _)| i);
+    let mut v: Vec<&str> = lines[..start].to_vec();
+    v.push(section);
+    if end < lines.len() {
+        v.push("");
+        v.extend_from_slice(&lines[end..]);
+    }
+    Some(v.join("\n"))
+}
+
+/// `text` without trailing whitespace, ending in one newline.
+fn with_final_newline(text: &str) -> String {
+    let mut out = text.trim_end().to_string();
     out.push('\n');
     out
 }
@@ -489,27 +498,15 @@ pub fn splice(doc: &str, machine: &str, section: &str) -> String {
 /// or `section` appended at the end when there is none; the rest (machine block included) is left alone.
 /// For benchmarks that own a section of their own (`bench sfu`).
 pub fn splice_section(doc: &str, title: &str, section: &str) -> String {
-    let lines: Vec<&str> = doc.lines().collect();
-    let is_heading = |l: &str| l.starts_with("# ") || l.starts_with("## ");
     let section = section.trim_end_matches('\n');
-    let out = match lines.iter().position(|l| l.trim() == title) {
-        Some(start) => {
-            let end =
-                lines.iter().enumerate().skip(start + 1).find(|(_, l)| is_heading(l)).map_or(lines.len(), |(i, _)| i);
-            let mut v: Vec<&str> = lines[..start].to_vec();
-            v.push(section);
-            if end < lines.len() {
-                v.push("");
-                v.extend_from_slice(&lines[end..]);
-            }
-            v.join("\n")
+    let out = replace_section(doc, title, section).unwrap_or_else(|| {
+        if doc.trim().is_empty() {
+            format!("# Benchmarks\n\n{section}")
+        } else {
+            format!("{}\n\n{section}", doc.trim_end())
         }
-        None if doc.trim().is_empty() => format!("# Benchmarks\n\n{section}"),
-        None => format!("{}\n\n{section}", doc.trim_end()),
-    };
-    let mut out = out.trim_end().to_string();
-    out.push('\n');
-    out
+    });
+    with_final_newline(&out)
 }
 
 pub mod notes {
