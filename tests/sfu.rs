@@ -5,12 +5,12 @@
 #[path = "common/sfu_client.rs"]
 mod sfu_client;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onair::sfu::{ConnId, ConnState, Sfu, SfuConfig, SfuError, SfuStream};
-use sfu_client::{assert_continuous, spawn_publisher, spawn_subscriber, Client, Received};
+use sfu_client::{assert_continuous, spawn_publisher, spawn_simulcast_publisher, spawn_subscriber, Client, Received};
 use str0m::media::Direction;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -238,4 +238,100 @@ async fn a_vanished_subscriber_is_dropped() {
     wait_state(&mut sub.state, ConnState::Closed, Duration::from_secs(30)).await;
     eprintln!("vanished subscriber closed after {:?}", t0.elapsed());
     assert_eq!(sfu.stats(s).expect("stats").subscribers, 0);
+}
+
+/// The layer runs of what a subscriber got: (layer, first index, frames) per stretch of one layer.
+fn layer_runs(r: &Received) -> Vec<(u8, u32, usize)> {
+    let mut runs: Vec<(u8, u32, usize)> = Vec::new();
+    for (i, layer) in r.video_layer.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if run.0 == *layer => run.2 += 1,
+            _ => runs.push((*layer, r.video[i].0, 1)),
+        }
+    }
+    runs
+}
+
+/// Each layer run starts on a keyframe and runs without a gap; the media time the subscriber sees only moves
+/// forward, across switches too (each layer has its own clock at the publisher).
+fn assert_switches_clean(who: &str, r: &Received) {
+    let mut start = 0;
+    for (_, _, len) in layer_runs(r) {
+        let run = &r.video[start..start + len];
+        assert!(run[0].1, "{who}: a layer run starts on a delta frame ({}): {:?}", run[0].0, layer_runs(r));
+        for w in run.windows(2) {
+            assert_eq!(w[1].0, w[0].0 + 1, "{who}: gap between frames {} and {}", w[0].0, w[1].0);
+        }
+        start += len;
+    }
+    for w in r.video_time.windows(2) {
+        assert!(w[1] > w[0], "{who}: media time went back from {} to {}", w[0], w[1]);
+    }
+}
+
+/// Waits until `sub` has received at least `frames` video frames of `layer` after its first `after`.
+async fn wait_layer(sub: &Subscriber, layer: u8, after: usize, frames: usize, limit: Duration) -> Received {
+    let until = Instant::now() + limit;
+    loop {
+        let r = sub.received();
+        if r.video_layer.iter().skip(after).filter(|l| **l == layer).count() >= frames {
+            return r;
+        }
+        assert!(Instant::now() < until, "no {frames} frames of layer {layer} within {limit:?}: {:?}", layer_runs(&r));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn simulcast_subscribers_get_the_layers_that_arrive_and_switch_at_keyframes() {
+    let sfu = start_sfu().await;
+    let s = stream();
+    let (mut c, pending) = Client::new_simulcast().await;
+    let answer = sfu.publish(s, c.offer.clone()).await.expect("a simulcast publish is accepted");
+    c.accept(&answer.sdp, pending);
+    let sending: Arc<[AtomicBool; 3]> = Arc::new([AtomicBool::new(true), AtomicBool::new(true), AtomicBool::new(true)]);
+    // A keyframe only every 10 s unless asked: switches must ask for one.
+    let (task, requests) = spawn_simulcast_publisher(c, 300, sending.clone());
+    let _publisher = Publisher { conn: answer.conn, state: answer.state, keyframe_requests: Arc::default(), task };
+    // Let the SFU measure every layer's bitrate first (one-second windows).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let rates = sfu.stats(s).expect("stats").layer_bitrates;
+    eprintln!("layer bitrates: {rates:?}");
+    assert!(rates[0] > 30_000 && rates[0] < rates[1] && rates[1] < rates[2], "{rates:?}");
+
+    // All three layers fit in the starting estimate (600 kbit/s): the subscriber gets the top one.
+    let sub = start_subscriber(&sfu, s).await;
+    let r = wait_layer(&sub, 2, 0, 30, Duration::from_secs(10)).await;
+    assert_switches_clean("subscriber", &r);
+    assert_eq!(sfu.stats(s).expect("stats").layer_subscribers, [0, 0, 1]);
+
+    // The publisher pauses its top layer (as Chrome does when its uplink is short): the subscriber moves to
+    // `m`, starting on one of its keyframes, and the stream goes on.
+    let before = sub.received().video.len();
+    sending[2].store(false, Ordering::Relaxed);
+    let r = wait_layer(&sub, 1, before, 30, Duration::from_secs(10)).await;
+    assert_switches_clean("subscriber", &r);
+    assert!(requests[1].load(Ordering::Relaxed) >= 1, "the switch asked for a keyframe of `m`");
+    let stats = sfu.stats(s).expect("stats");
+    assert_eq!(stats.layer_subscribers, [0, 1, 0], "{stats:?}");
+    assert_eq!(stats.layer_bitrates[2], 0, "the paused layer counts as inactive: {stats:?}");
+
+    // The top layer comes back: up again.
+    let before = sub.received().video.len();
+    sending[2].store(true, Ordering::Relaxed);
+    let r = wait_layer(&sub, 2, before, 30, Duration::from_secs(10)).await;
+    assert_switches_clean("subscriber", &r);
+    let stats = sfu.stats(s).expect("stats");
+    assert_eq!(stats.layer_subscribers, [0, 0, 1], "{stats:?}");
+    assert!(stats.layer_switches >= 2, "{stats:?}");
+    eprintln!("layer runs: {:?}", layer_runs(&r));
+    assert!(r.audio.len() > 100, "audio flows throughout: {}", r.audio.len());
+    for w in r.audio.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "audio gap between frames {} and {}", w[0], w[1]);
+    }
+
+    // Closing the subscriber gives its layer seat back.
+    assert!(sfu.close(sub.conn));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sfu.stats(s).expect("stats").layer_subscribers, [0, 0, 0]);
 }

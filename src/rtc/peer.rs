@@ -221,6 +221,35 @@ impl Peer {
         }
     }
 
+    /// Sends `stream` like [`Peer::add_stream`], but its video as simulcast (RFC 8853): three encodings of
+    /// the same camera with rids `l` (a quarter of the width and height, ≤ 150 kbit/s), `m` (half, ≤ 500 kbit/s)
+    /// and `h` (full, ≤ 1.5 Mbit/s), on one `sendonly` transceiver (`pc.addTransceiver(track, {sendEncodings})`,
+    /// W3C webrtc-pc §5.2). For a forwarding unit, which gives each viewer the layer its bandwidth allows.
+    /// The browser may leave layers out that the camera's resolution is too small for (Chrome sends fewer
+    /// layers below 960×540); the forwarding unit uses the ones that arrive. Audio is sent as usual. If the
+    /// browser refuses simulcast, the video is sent as one layer.
+    pub fn add_stream_simulcast(&self, stream: &MediaStream) {
+        if self.inner.closed.get() {
+            return;
+        }
+        for track in stream.get_tracks().iter() {
+            let track: MediaStreamTrack = track.unchecked_into();
+            if track.kind() != "video" {
+                match self.inner.pc.unchecked_ref::<PeerConnectionExt>().add_track(&track, stream) {
+                    Ok(sender) => self.inner.senders.borrow_mut().push((track.kind(), sender)),
+                    Err(err) => warn!("rtc: addTrack({}) failed: {}", track.kind(), describe(&err)),
+                }
+                continue;
+            }
+            let init = web_sys::RtcRtpTransceiverInit::new();
+            init.set_direction(web_sys::RtcRtpTransceiverDirection::Sendonly);
+            init.set_streams(&js_sys::Array::of1(stream));
+            init.set_send_encodings(&simulcast_encodings());
+            let transceiver = self.inner.pc.add_transceiver_with_media_stream_track_and_init(&track, &init);
+            self.inner.senders.borrow_mut().push((track.kind(), transceiver.sender()));
+        }
+    }
+
     /// Asks to receive audio and video without sending anything: one `recvonly` transceiver per kind
     /// (`pc.addTransceiver(kind, {direction: "recvonly"})`, W3C webrtc-pc §5.1). The browser then fires
     /// `negotiationneeded` and this (impolite, offering) peer sends an offer, e.g. to subscribe at a
@@ -430,6 +459,24 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// The simulcast layers [`Peer::add_stream_simulcast`] sends, lowest first (what the forwarding unit's
+/// `sfu::layers::LAYER_RIDS` expects): `[{rid, scaleResolutionDownBy, maxBitrate (bit/s)}]`.
+const SIMULCAST_LAYERS: [(&str, f64, f64); 3] = [("l", 4.0, 150_000.0), ("m", 2.0, 500_000.0), ("h", 1.0, 1_500_000.0)];
+
+/// `sendEncodings` for [`SIMULCAST_LAYERS`] (`RTCRtpEncodingParameters` dictionaries).
+fn simulcast_encodings() -> js_sys::Array {
+    let encodings = js_sys::Array::new();
+    for (rid, scale, max_bitrate) in SIMULCAST_LAYERS {
+        let e = js_sys::Object::new();
+        // Setting properties on a fresh plain object cannot fail.
+        let _ = js_sys::Reflect::set(&e, &"rid".into(), &rid.into());
+        let _ = js_sys::Reflect::set(&e, &"scaleResolutionDownBy".into(), &scale.into());
+        let _ = js_sys::Reflect::set(&e, &"maxBitrate".into(), &max_bitrate.into());
+        encodings.push(&e);
+    }
+    encodings
 }
 
 /// `RTCConfiguration` with `iceServers` from our serde type; servers without URLs are skipped (also used by

@@ -1,7 +1,8 @@
 //! `GET /metrics`: the server's metrics in the Prometheus/OpenMetrics text format (`prometheus-client`), read
 //! at scrape time: `/ws` connections, and for each live stream published to the forwarding unit its
 //! subscribers, the publisher's media bytes (their rate is its bitrate), forwarded frames and packets, NACKs,
-//! keyframe requests and lagging subscribers.
+//! keyframe requests and lagging subscribers, and per simulcast layer the publisher's bitrate and the
+//! subscribers receiving it.
 //!
 //! Who may read it: clients on the loopback interface (a Prometheus or an agent on the same host) whose
 //! request carries no `Forwarded`/`X-Forwarded-For` header (a reverse proxy on the same host relays outside
@@ -53,7 +54,7 @@ impl Collector for Live {
             up.metric_type(),
         )?)?;
         type Pick = fn(&crate::sfu::StreamStats) -> u64;
-        let counters: [(&str, &str, Pick); 7] = [
+        let counters: [(&str, &str, Pick); 8] = [
             (
                 "onair_sfu_publisher_bytes",
                 "Media payload bytes received from the stream's publisher (rate x 8 = its bitrate in bit/s)",
@@ -73,6 +74,7 @@ impl Collector for Live {
                 |s| s.keyframe_requests,
             ),
             ("onair_sfu_lagged", "Times a subscriber fell behind and skipped to the next keyframe", |s| s.lagged),
+            ("onair_sfu_layer_switches", "Times a subscriber moved to another simulcast layer", |s| s.layer_switches),
         ];
         let subscribers = ConstGauge::new(0i64);
         let mut family = encoder.encode_descriptor(
@@ -83,6 +85,26 @@ impl Collector for Live {
         )?;
         for (stream, stats) in &streams {
             gauge(stats.subscribers).encode(family.encode_family(&[("stream", stream.to_string())])?)?;
+        }
+        type PickLayer = fn(&crate::sfu::StreamStats, usize) -> u64;
+        let per_layer: [(&str, &str, PickLayer); 2] = [
+            (
+                "onair_sfu_layer_bitrate_bps",
+                "The publisher's video bitrate per simulcast layer (l, m, h), bit/s over the last second",
+                |s, l| s.layer_bitrates[l],
+            ),
+            ("onair_sfu_layer_subscribers", "Subscribers receiving each simulcast layer now", |s, l| {
+                s.layer_subscribers[l]
+            }),
+        ];
+        for (name, help, pick) in per_layer {
+            let mut family = encoder.encode_descriptor(name, help, None, subscribers.metric_type())?;
+            for (stream, stats) in &streams {
+                for (layer, rid) in crate::sfu::layers::LAYER_RIDS.iter().enumerate() {
+                    let labels = [("stream", stream.to_string()), ("layer", rid.to_string())];
+                    ConstGauge::new(pick(stats, layer) as i64).encode(family.encode_family(&labels)?)?;
+                }
+            }
         }
         for (name, help, pick) in counters {
             let kind = ConstCounter::new(0u64).metric_type();

@@ -7,14 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::{Bitrate, BweKind};
 use str0m::format::PayloadParams;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc, watch};
 
+use super::layers::{self, LayerRates, RateMeter, VideoClock, LAYERS, TOP};
 use super::{ConnId, ConnState, StreamStats};
 
 /// How often str0m reports egress stats (packets, NACKs) of a subscriber.
@@ -25,6 +27,14 @@ const KEYFRAME_SPACING: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest sleep between timeouts (str0m may answer "not happening" with a far future).
 const MAX_SLEEP: Duration = Duration::from_secs(1);
+/// How often a subscriber of a simulcast stream re-chooses its layer.
+const CHOOSE_EVERY: Duration = Duration::from_millis(250);
+/// A subscriber's current layer that delivered no frame for this long counts as paused (the publisher
+/// stopped sending it) in the next choice, without waiting for the publisher's one-second rate window.
+const LAYER_SILENT: Duration = Duration::from_millis(400);
+/// The bandwidth estimate a subscriber of a simulcast stream starts from, bits per second (str0m probes up
+/// from there).
+pub(super) const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(600);
 
 /// A datagram the reader task routed to this connection.
 pub(super) struct Datagram {
@@ -62,10 +72,12 @@ pub(super) struct Counters {
     keyframe_wanted: AtomicU64,
     keyframe_requests: AtomicU64,
     lagged: AtomicU64,
+    layer_subscribers: [AtomicU64; LAYERS],
+    layer_switches: AtomicU64,
 }
 
 impl Counters {
-    pub(super) fn snapshot(&self, subscribers: usize) -> StreamStats {
+    pub(super) fn snapshot(&self, subscribers: usize, rates: &LayerRates) -> StreamStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StreamStats {
             subscribers,
@@ -77,11 +89,69 @@ impl Counters {
             keyframe_wanted: get(&self.keyframe_wanted),
             keyframe_requests: get(&self.keyframe_requests),
             lagged: get(&self.lagged),
+            layer_bitrates: rates.get(),
+            layer_subscribers: std::array::from_fn(|i| get(&self.layer_subscribers[i])),
+            layer_switches: get(&self.layer_switches),
         }
     }
 
     fn add(c: &AtomicU64, n: u64) {
         c.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The layer a subscriber receives, counted in [`Counters`] (`layer_subscribers`) while the task holds it;
+/// dropping the seat (the task ends or is aborted) gives it back.
+struct Seat {
+    counters: Arc<Counters>,
+    layer: Option<usize>,
+}
+
+impl Seat {
+    fn set(&mut self, layer: Option<usize>) {
+        if layer == self.layer {
+            return;
+        }
+        if let Some(old) = self.layer {
+            self.counters.layer_subscribers[old].fetch_sub(1, Ordering::Relaxed);
+            if layer.is_some() {
+                Counters::add(&self.counters.layer_switches, 1);
+            }
+        }
+        if let Some(new) = layer {
+            Counters::add(&self.counters.layer_subscribers[new], 1);
+        }
+        self.layer = layer;
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.set(None);
+    }
+}
+
+/// A stream's fan-out, shared by its publisher task, its subscriber tasks and the registry: one broadcast
+/// channel for audio and one per simulcast layer for video (a subscriber listens to the layer it forwards,
+/// plus the one it is switching to), and the layers' measured bitrates.
+pub(super) struct Channels {
+    pub(super) audio: broadcast::Sender<Arc<Frame>>,
+    pub(super) video: [broadcast::Sender<Arc<Frame>>; LAYERS],
+    pub(super) rates: LayerRates,
+    /// The publisher's offer declared simulcast (`a=simulcast:send`): keyframe requests name a rid, and
+    /// subscribers estimate their bandwidth to choose a layer.
+    pub(super) simulcast: bool,
+}
+
+impl Channels {
+    /// Channels of `capacity` frames each (per layer, and for audio).
+    pub(super) fn new(capacity: usize, simulcast: bool) -> Channels {
+        Channels {
+            audio: broadcast::channel(capacity).0,
+            video: std::array::from_fn(|_| broadcast::channel(capacity).0),
+            rates: LayerRates::default(),
+            simulcast,
+        }
     }
 }
 
@@ -155,8 +225,17 @@ impl FirstOutput {
 
 /// The role-specific half of a connection task.
 pub(super) enum Role {
-    Publisher { frames: broadcast::Sender<Arc<Frame>>, keyframe: mpsc::Receiver<()>, mids: Mids },
-    Subscriber { frames: broadcast::Receiver<Arc<Frame>>, keyframe: mpsc::Sender<()>, mids: Mids },
+    /// `keyframe` receives the layers subscribers want a keyframe of.
+    Publisher {
+        channels: Arc<Channels>,
+        keyframe: mpsc::Receiver<usize>,
+        mids: Mids,
+    },
+    Subscriber {
+        channels: Arc<Channels>,
+        keyframe: mpsc::Sender<usize>,
+        mids: Mids,
+    },
 }
 
 /// The parts every connection task has.
@@ -178,13 +257,22 @@ struct Seen {
     gone: bool,
 }
 
+/// Which of a subscriber's channels a frame came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum From {
+    Audio,
+    Video,
+    Pending,
+}
+
 /// One thing that woke the task; each becomes exactly one mutation of the `Rtc`.
 enum Wake {
     Datagram(Datagram),
     Command(Command),
-    Frame(Arc<Frame>),
-    Lagged(u64),
-    KeyframeWanted,
+    /// A frame from the audio channel, the current video layer, or the layer being switched to.
+    Frame(Arc<Frame>, From),
+    Lagged(u64, From),
+    KeyframeWanted(usize),
     Timeout,
     Stop(&'static str),
 }
@@ -195,8 +283,8 @@ impl Task {
             self.send(t).await;
         }
         let result = match role {
-            Role::Publisher { frames, keyframe, mids } => self.run_publisher(frames, keyframe, mids).await,
-            Role::Subscriber { frames, keyframe, mids } => self.run_subscriber(frames, keyframe, mids).await,
+            Role::Publisher { channels, keyframe, mids } => self.run_publisher(channels, keyframe, mids).await,
+            Role::Subscriber { channels, keyframe, mids } => self.run_subscriber(channels, keyframe, mids).await,
         };
         if let Err(e) = result {
             tracing::info!(conn = %self.id, error = %e, "connection failed");
@@ -207,26 +295,34 @@ impl Task {
 
     async fn run_publisher(
         &mut self,
-        frames: broadcast::Sender<Arc<Frame>>,
-        mut keyframe_rx: mpsc::Receiver<()>,
+        channels: Arc<Channels>,
+        mut keyframe_rx: mpsc::Receiver<usize>,
         mids: Mids,
     ) -> Result<(), RtcError> {
         let started = Instant::now();
         let mut connected = false;
-        let mut want_keyframe = false;
-        let mut last_request: Option<Instant> = None;
+        // Per layer: a keyframe is wanted, and when the last request went out.
+        let mut want_keyframe = [false; LAYERS];
+        let mut last_request: [Option<Instant>; LAYERS] = [None; LAYERS];
+        let mut meter = RateMeter::new(started);
         let counters = self.counters.clone();
         loop {
             let mut seen = Seen::default();
             let deadline = self
                 .drain(&mut seen, |event| {
                     if let Event::MediaData(data) = event {
-                        if let Some(frame) = frame_of(&mids, data, &mut want_keyframe) {
-                            Counters::add(&counters.frames_in, 1);
-                            Counters::add(&counters.bytes_in, frame.data.len() as u64);
-                            // Err only means nobody listens right now.
-                            let _ = frames.send(Arc::new(frame));
-                        }
+                        let Some((frame, layer)) = frame_of(&mids, data, &mut want_keyframe) else { return };
+                        Counters::add(&counters.frames_in, 1);
+                        Counters::add(&counters.bytes_in, frame.data.len() as u64);
+                        let channel = match layer {
+                            Some(layer) => {
+                                meter.add(layer, frame.data.len(), frame.network_time, &channels.rates);
+                                &channels.video[layer]
+                            }
+                            None => &channels.audio,
+                        };
+                        // Err only means nobody listens right now.
+                        let _ = channel.send(Arc::new(frame));
                     }
                 })
                 .await?;
@@ -235,26 +331,27 @@ impl Task {
             }
             connected |= seen.connected;
 
-            // Coalesced keyframe request: at most one per KEYFRAME_SPACING, the rest wait for the slot.
+            // Coalesced keyframe requests: per layer at most one per KEYFRAME_SPACING, the rest wait for the slot.
             let now = Instant::now();
-            let due = last_request.map_or(now, |t| t + KEYFRAME_SPACING);
-            if want_keyframe && connected && due <= now {
-                want_keyframe = false;
-                last_request = Some(now);
+            let due = |layer: usize| last_request[layer].map_or(now, |t| t + KEYFRAME_SPACING);
+            if let Some(layer) = (0..LAYERS).find(|&l| connected && want_keyframe[l] && due(l) <= now) {
+                want_keyframe[layer] = false;
+                last_request[layer] = Some(now);
                 if let Some(mut w) = mids.video.and_then(|mid| self.rtc.writer(mid)) {
                     let kind = if w.is_request_keyframe_possible(KeyframeRequestKind::Pli) {
                         KeyframeRequestKind::Pli
                     } else {
                         KeyframeRequestKind::Fir
                     };
-                    match w.request_keyframe(None, kind) {
+                    match w.request_keyframe(layers::rid_of(layer, channels.simulcast), kind) {
                         Ok(()) => Counters::add(&counters.keyframe_requests, 1),
-                        Err(e) => tracing::debug!(conn = %self.id, error = %e, "keyframe request failed"),
+                        Err(e) => tracing::debug!(conn = %self.id, layer, error = %e, "keyframe request failed"),
                     }
                 }
                 continue; // that was a mutation: drain before the next one
             }
-            let wake_at = if want_keyframe && connected { deadline.min(due) } else { deadline };
+            let next_request = (0..LAYERS).filter(|&l| connected && want_keyframe[l]).map(due).min();
+            let wake_at = next_request.map_or(deadline, |due| deadline.min(due));
             let wake_at = self.bound_wait(wake_at, connected, started);
 
             // A due timeout goes first, so that a busy channel cannot starve str0m's timers.
@@ -265,12 +362,12 @@ impl Task {
                 biased;
                 c = self.cmd.recv() => c.map_or(Wake::Stop("handle dropped"), Wake::Command),
                 d = self.net.recv() => d.map_or(Wake::Stop("handle dropped"), Wake::Datagram),
-                k = keyframe_rx.recv() => k.map_or(Wake::Stop("stream dropped"), |()| Wake::KeyframeWanted),
+                k = keyframe_rx.recv() => k.map_or(Wake::Stop("stream dropped"), Wake::KeyframeWanted),
                 _ = tokio::time::sleep_until(wake_at.into()) => Wake::Timeout,
                 }
             };
             match wake {
-                Wake::KeyframeWanted => want_keyframe = true,
+                Wake::KeyframeWanted(layer) => want_keyframe[layer.min(TOP)] = true,
                 Wake::Timeout if !connected && started.elapsed() >= CONNECT_TIMEOUT => {
                     tracing::info!(conn = %self.id, "publisher never connected");
                     return Ok(());
@@ -284,21 +381,43 @@ impl Task {
         }
     }
 
+    /// A subscriber forwards the audio channel and one video layer. Video starts at a keyframe of the layer
+    /// it is switching to (`pending`), which then becomes the current layer: at first, after falling behind,
+    /// and when the layer choice ([`layers::choose_layer`], every [`CHOOSE_EVERY`] for a simulcast stream)
+    /// changes. The old layer is forwarded until the new one's keyframe arrives, so a switch does not freeze.
     async fn run_subscriber(
         &mut self,
-        mut frames: broadcast::Receiver<Arc<Frame>>,
-        keyframe_tx: mpsc::Sender<()>,
+        channels: Arc<Channels>,
+        keyframe_tx: mpsc::Sender<usize>,
         mids: Mids,
     ) -> Result<(), RtcError> {
         let started = Instant::now();
         let mut connected = false;
-        let mut gate = KeyframeGate::default();
+        let mut audio: Option<broadcast::Receiver<Arc<Frame>>> = None;
+        // (layer, receiver): the layer being forwarded, and the one waiting for its keyframe.
+        let mut video: Option<(usize, broadcast::Receiver<Arc<Frame>>)> = None;
+        let mut pending: Option<(usize, broadcast::Receiver<Arc<Frame>>)> = None;
+        let mut clock = VideoClock::default();
+        let mut seat = Seat { counters: self.counters.clone(), layer: None };
+        let mut estimate: Option<u64> = None;
+        let mut probing = (0, 0);
+        let mut next_choice = started;
+        // When the current layer last delivered a video frame.
+        let mut last_video = started;
         let mut egress: HashMap<Mid, (u64, u64)> = HashMap::new();
         let counters = self.counters.clone();
-        let want_keyframe = |counters: &Counters| {
+        let want_keyframe = |layer: usize| {
             Counters::add(&counters.keyframe_wanted, 1);
-            // A full queue means a request is already on its way: that is the coalescing.
-            let _ = keyframe_tx.try_send(());
+            // A full queue means requests are already on their way: that is the coalescing.
+            let _ = keyframe_tx.try_send(layer);
+        };
+        // Starts listening to `layer` for its next keyframe (unless already forwarding or waiting for it).
+        let switch_to = |layer: usize, video: &Option<(usize, _)>, pending: &mut Option<(usize, _)>| {
+            if video.as_ref().is_some_and(|(l, _)| *l == layer) || pending.as_ref().is_some_and(|(l, _)| *l == layer) {
+                return;
+            }
+            *pending = Some((layer, channels.video[layer].subscribe()));
+            want_keyframe(layer);
         };
         loop {
             let mut seen = Seen::default();
@@ -312,6 +431,7 @@ impl Task {
                         Counters::add(&counters.nacks, s.nacks.saturating_sub(last.1));
                         *last = (s.packets, s.nacks);
                     }
+                    Event::EgressBitrateEstimate(BweKind::Twcc { estimate: e, .. }) => estimate = Some(e.as_u64()),
                     _ => {}
                 })
                 .await?;
@@ -319,16 +439,60 @@ impl Task {
                 return Ok(());
             }
             if kf_asked {
-                want_keyframe(&counters);
+                // The subscriber lost something: a keyframe of what it gets (or is about to).
+                if let Some(layer) = pending.as_ref().or(video.as_ref()).map(|(l, _)| *l) {
+                    want_keyframe(layer);
+                }
             }
             if seen.connected && !connected {
                 connected = true;
                 // Start from the newest frames, not what queued while connecting.
-                frames = frames.resubscribe();
-                gate.reset();
-                want_keyframe(&counters);
+                audio = Some(channels.audio.subscribe());
+                // The first choice before any rate is known: the top for a single layer, else the lowest
+                // (a small keyframe, quick to arrive; the choice moves up from there).
+                let start = estimate.or(channels.simulcast.then_some(INITIAL_ESTIMATE.as_u64()));
+                let first = layers::choose_layer(channels.rates.get(), start, None).unwrap_or(if channels.simulcast {
+                    0
+                } else {
+                    TOP
+                });
+                switch_to(first, &video, &mut pending);
+                next_choice = Instant::now() + CHOOSE_EVERY;
             }
-            let wake_at = self.bound_wait(deadline, connected, started);
+
+            let now = Instant::now();
+            if connected && channels.simulcast && next_choice <= now {
+                next_choice = now + CHOOSE_EVERY;
+                let mut rates = channels.rates.get();
+                if let Some((layer, _)) = &video {
+                    if now.saturating_duration_since(last_video) >= LAYER_SILENT {
+                        rates[*layer] = 0;
+                    }
+                }
+                let current = pending.as_ref().or(video.as_ref()).map(|(l, _)| *l);
+                if let Some(target) = layers::choose_layer(rates, estimate, current) {
+                    if Some(target) != current {
+                        tracing::debug!(conn = %self.id, ?current, target, ?estimate, ?rates, "switching layer");
+                        if video.as_ref().is_some_and(|(l, _)| *l == target) {
+                            pending = None; // back to the layer still being forwarded
+                        } else {
+                            switch_to(target, &video, &mut pending);
+                        }
+                    } else if pending.is_some() {
+                        want_keyframe(target); // still waiting: ask again (the publisher coalesces)
+                    }
+                }
+                let targets = layers::probe_targets(rates, pending.as_ref().or(video.as_ref()).map(|(l, _)| *l));
+                if targets != probing {
+                    probing = targets;
+                    self.rtc.bwe().set_bitrate(Bitrate::bps(targets.0), Bitrate::bps(targets.1));
+                    continue; // a mutation: drain before the next one
+                }
+            }
+            let mut wake_at = self.bound_wait(deadline, connected, started);
+            if connected && channels.simulcast {
+                wake_at = wake_at.min(next_choice);
+            }
 
             let wake = if wake_at <= Instant::now() {
                 Wake::Timeout
@@ -337,28 +501,48 @@ impl Task {
                 biased;
                 c = self.cmd.recv() => c.map_or(Wake::Stop("handle dropped"), Wake::Command),
                 d = self.net.recv() => d.map_or(Wake::Stop("handle dropped"), Wake::Datagram),
-                f = frames.recv(), if connected => match f {
-                    Ok(frame) => Wake::Frame(frame),
-                    Err(RecvError::Lagged(n)) => Wake::Lagged(n),
-                    Err(RecvError::Closed) => Wake::Stop("publisher left"),
-                },
+                f = recv(audio.as_mut()) => received(f, From::Audio),
+                f = recv(pending.as_mut().map(|(_, rx)| rx)) => received(f, From::Pending),
+                f = recv(video.as_mut().map(|(_, rx)| rx)) => received(f, From::Video),
                 _ = tokio::time::sleep_until(wake_at.into()) => Wake::Timeout,
                 }
             };
             match wake {
-                Wake::Frame(frame) => {
-                    if !gate.pass(frame.kind, frame.keyframe) {
-                        continue;
+                Wake::Frame(frame, from) => {
+                    let switched = from == From::Pending;
+                    if switched {
+                        if !frame.keyframe {
+                            continue;
+                        }
+                        video = pending.take();
+                        seat.set(video.as_ref().map(|(l, _)| *l));
                     }
-                    if self.forward(&mids, &frame) {
+                    if from != From::Audio {
+                        last_video = Instant::now();
+                    }
+                    if self.forward(&mids, &frame, &mut clock, switched) {
                         Counters::add(&counters.frames_forwarded, 1);
                     }
                 }
-                Wake::Lagged(n) => {
-                    tracing::debug!(conn = %self.id, skipped = n, "subscriber lagged; waiting for a keyframe");
+                Wake::Lagged(n, from) => {
+                    tracing::debug!(conn = %self.id, skipped = n, ?from, "subscriber lagged");
                     Counters::add(&counters.lagged, 1);
-                    gate.reset();
-                    want_keyframe(&counters);
+                    match from {
+                        From::Audio => {} // a gap in the sound; the receiver conceals it
+                        From::Pending => {
+                            if let Some((layer, _)) = pending.take() {
+                                switch_to(layer, &video, &mut pending);
+                            }
+                        }
+                        From::Video => {
+                            // Deltas without their references are useless: wait for a keyframe again.
+                            if let Some((layer, _)) = video.take() {
+                                seat.set(None);
+                                pending = None;
+                                switch_to(layer, &video, &mut pending);
+                            }
+                        }
+                    }
                 }
                 Wake::Timeout if !connected && started.elapsed() >= CONNECT_TIMEOUT => {
                     tracing::info!(conn = %self.id, "subscriber never connected");
@@ -373,8 +557,9 @@ impl Task {
         }
     }
 
-    /// Writes one frame to the subscriber (a mutation). Returns whether it was written.
-    fn forward(&mut self, mids: &Mids, frame: &Frame) -> bool {
+    /// Writes one frame to the subscriber (a mutation); video times go through `clock` (`switched`: the
+    /// first frame of a new layer). Returns whether it was written.
+    fn forward(&mut self, mids: &Mids, frame: &Frame, clock: &mut VideoClock, switched: bool) -> bool {
         let Some(mid) = mids.mid_of(frame.kind) else {
             return false;
         };
@@ -385,7 +570,11 @@ impl Task {
             tracing::debug!(conn = %self.id, ?mid, "subscriber did not negotiate the publisher's codec");
             return false;
         };
-        match writer.write(pt, frame.network_time, frame.time, frame.data.clone()) {
+        let time = match frame.kind {
+            MediaKind::Video => clock.map(frame.time, frame.network_time, switched),
+            MediaKind::Audio => frame.time,
+        };
+        match writer.write(pt, frame.network_time, time, frame.data.clone()) {
             Ok(()) => true,
             Err(e) => {
                 tracing::debug!(conn = %self.id, error = %e, "write to subscriber failed");
@@ -418,7 +607,7 @@ impl Task {
                 tracing::debug!(conn = %self.id, why, "stopping");
                 return Ok(false);
             }
-            Wake::Frame(_) | Wake::Lagged(_) | Wake::KeyframeWanted => {}
+            Wake::Frame(..) | Wake::Lagged(..) | Wake::KeyframeWanted(_) => {}
         }
         Ok(self.rtc.is_alive())
     }
@@ -468,66 +657,45 @@ impl Task {
     }
 }
 
-/// A subscriber's video starts at a keyframe: at first, and again after frames were skipped (a decoder
-/// cannot use a delta frame whose reference it missed). Audio always passes.
-#[derive(Default)]
-struct KeyframeGate {
-    open: bool,
-}
-
-impl KeyframeGate {
-    /// Whether to forward this frame.
-    fn pass(&mut self, kind: MediaKind, keyframe: bool) -> bool {
-        if kind == MediaKind::Video && !self.open {
-            self.open = keyframe;
-            return keyframe;
-        }
-        true
-    }
-
-    /// Frames were skipped: wait for the next keyframe again.
-    fn reset(&mut self) {
-        self.open = false;
+/// Receives from a channel, or never when there is none (a disabled `select!` branch).
+async fn recv(rx: Option<&mut broadcast::Receiver<Arc<Frame>>>) -> Result<Arc<Frame>, RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 
-/// Turns the publisher's `MediaData` into a frame to forward, or `None` if it is not forwarded (another
-/// m-line, another simulcast layer). Sets `want_keyframe` when video arrived with a gap.
-fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut bool) -> Option<Frame> {
+/// What a subscriber does with a channel's result.
+fn received(result: Result<Arc<Frame>, RecvError>, from: From) -> Wake {
+    match result {
+        Ok(frame) => Wake::Frame(frame, from),
+        Err(RecvError::Lagged(n)) => Wake::Lagged(n, from),
+        Err(RecvError::Closed) => Wake::Stop("publisher left"),
+    }
+}
+
+/// Turns the publisher's `MediaData` into a frame to forward and, for video, its simulcast layer; `None` if
+/// it is not forwarded (another m-line, a rid we do not know). Marks the layer in `want_keyframe` when its
+/// video arrived with a gap.
+fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut [bool; LAYERS]) -> Option<(Frame, Option<usize>)> {
     let kind = mids.kind_of(data.mid)?;
-    if data.rid.is_some() && data.rid != Some(Rid::from("h")) {
-        return None;
-    }
+    let layer = match kind {
+        MediaKind::Video => Some(layers::layer_of(data.rid.as_ref())?),
+        MediaKind::Audio => None,
+    };
     let keyframe = data.is_keyframe();
-    if kind == MediaKind::Video && !data.contiguous && !keyframe {
-        *want_keyframe = true;
+    if let Some(layer) = layer {
+        if !data.contiguous && !keyframe {
+            want_keyframe[layer] = true;
+        }
     }
-    Some(Frame {
+    let frame = Frame {
         kind,
         params: data.params,
         time: data.time,
         network_time: data.network_time,
         keyframe,
         data: data.data,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn video_waits_for_a_keyframe_at_start_and_after_a_skip() {
-        let mut gate = KeyframeGate::default();
-        let (v, a) = (MediaKind::Video, MediaKind::Audio);
-        assert!(!gate.pass(v, false), "no delta frame before the first keyframe");
-        assert!(gate.pass(a, false), "audio never waits");
-        assert!(gate.pass(v, true));
-        assert!(gate.pass(v, false), "deltas follow the keyframe");
-        gate.reset(); // lagged
-        assert!(!gate.pass(v, false));
-        assert!(gate.pass(a, false));
-        assert!(gate.pass(v, true));
-        assert!(gate.pass(v, false));
-    }
+    };
+    Some((frame, layer))
 }

@@ -16,6 +16,7 @@
 //! travel on `/ws`; this module takes and returns plain SDP strings, RFC 8829 JSEP).
 
 mod conn;
+pub mod layers;
 mod net;
 
 use std::collections::{HashMap, HashSet};
@@ -31,13 +32,14 @@ use str0m::config::{CryptoProvider, DtlsCert};
 use str0m::ice::IceCreds;
 use str0m::{Candidate, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::ids::StreamId;
 
-/// Frames buffered per stream for subscribers (about 3 s of 30 fps video plus 50 fps audio). A subscriber
-/// that falls further behind gets `Lagged` and skips to the next keyframe.
+/// Frames buffered per stream for subscribers, per channel (audio, and each simulcast layer's video): about
+/// 8 s of 30 fps video or 5 s of 50 fps audio. A subscriber that falls further behind gets `Lagged` and
+/// skips to the next keyframe.
 const FRAME_BUFFER: usize = 256;
 /// Datagrams queued per connection between the socket reader and the connection task; more are dropped.
 const DATAGRAM_QUEUE: usize = 1024;
@@ -152,6 +154,13 @@ pub struct StreamStats {
     pub keyframe_requests: u64,
     /// Times a subscriber fell more than the frame buffer behind and skipped to the next keyframe.
     pub lagged: u64,
+    /// The publisher's video bitrate per simulcast layer (`l`, `m`, `h`; a publisher without simulcast is
+    /// `h`), bits per second over the last second; 0 for a layer not sent.
+    pub layer_bitrates: [u64; layers::LAYERS],
+    /// Subscribers receiving each layer now (a subscriber still waiting for its first keyframe is in none).
+    pub layer_subscribers: [u64; layers::LAYERS],
+    /// Times a subscriber moved from one layer to another.
+    pub layer_switches: u64,
 }
 
 /// The forwarding unit: one UDP socket and the connections on it. Cheap to clone (an `Arc` inside); the
@@ -223,8 +232,8 @@ struct ConnEntry {
 
 struct StreamEntry {
     publisher: ConnId,
-    frames: broadcast::Sender<Arc<conn::Frame>>,
-    keyframe: mpsc::Sender<()>,
+    channels: Arc<conn::Channels>,
+    keyframe: mpsc::Sender<usize>,
     subscribers: HashSet<ConnId>,
     counters: Arc<conn::Counters>,
 }
@@ -308,16 +317,18 @@ impl Sfu {
 
     /// Accepts a publisher's offer for `stream` (its audio and/or video m-lines `sendonly` or `sendrecv`) and
     /// returns the answer; the ufrag is registered before this returns, so the peer may start its checks as
-    /// soon as it has the answer. Only the first audio and the first video m-line are forwarded; from a
-    /// simulcast publisher only the layer without rid or rid `h`.
+    /// soon as it has the answer. Only the first audio and the first video m-line are forwarded. A publisher
+    /// may send simulcast on that video m-line (RFC 8853, rids `l`, `m`, `h` as in [`layers::LAYER_RIDS`];
+    /// other rids are ignored): each subscriber then gets the layer its bandwidth estimate allows.
     ///
     /// Errors: [`SfuError::AlreadyPublishing`], [`SfuError::BadSdp`]. Permission is the caller's job.
     pub async fn publish(&self, stream: SfuStream, offer_sdp: String) -> Result<Answer, SfuError> {
         if self.inner.shared.lock().streams.contains_key(&stream) {
             return Err(SfuError::AlreadyPublishing);
         }
-        let (rtc, creds, answer, first) = self.accept(&offer_sdp)?;
+        let (rtc, creds, answer, first) = self.accept(&offer_sdp, false)?;
         let mids = conn::Mids::from_offer(&rtc, &offer_sdp, true);
+        let simulcast = layers::offers_simulcast(&offer_sdp);
         if mids.is_empty() {
             return Err(SfuError::BadSdp("a publisher must send audio or video".into()));
         }
@@ -327,30 +338,33 @@ impl Sfu {
             return Err(SfuError::AlreadyPublishing);
         }
         let id = self.next_id();
-        let (frames, _) = broadcast::channel(FRAME_BUFFER);
-        let (kf_tx, kf_rx) = mpsc::channel(1);
+        let channels = Arc::new(conn::Channels::new(FRAME_BUFFER, simulcast));
+        let (kf_tx, kf_rx) = mpsc::channel(layers::LAYERS);
         let counters = Arc::new(conn::Counters::default());
-        let role = conn::Role::Publisher { frames: frames.clone(), keyframe: kf_rx, mids };
+        let role = conn::Role::Publisher { channels: channels.clone(), keyframe: kf_rx, mids };
         let (entry, state) = self.spawn(&mut reg, id, stream, true, creds.ufrag, rtc, first, role, counters.clone());
         reg.conns.insert(id, entry);
         reg.streams.insert(
             stream,
-            StreamEntry { publisher: id, frames, keyframe: kf_tx, subscribers: HashSet::new(), counters },
+            StreamEntry { publisher: id, channels, keyframe: kf_tx, subscribers: HashSet::new(), counters },
         );
-        tracing::info!(conn = %id, %stream, "publisher accepted");
+        tracing::info!(conn = %id, %stream, simulcast, "publisher accepted");
         Ok(Answer { sdp: answer, conn: id, state })
     }
 
     /// Accepts a subscriber's offer for `stream` (audio and/or video m-lines `recvonly`) and returns the
     /// answer (those m-lines `sendonly`). Video starts at the publisher's next keyframe (one is requested on
-    /// connect); the subscriber is closed when the publisher leaves.
+    /// connect); the subscriber is closed when the publisher leaves. For a simulcast publisher the
+    /// connection estimates its bandwidth (str0m's TWCC estimator, probing up from 600 kbit/s) and moves
+    /// between layers at their keyframes ([`layers::choose_layer`]).
     ///
     /// Errors: [`SfuError::NoPublisher`], [`SfuError::BadSdp`]. Permission is the caller's job.
     pub async fn subscribe(&self, stream: SfuStream, offer_sdp: String) -> Result<Answer, SfuError> {
-        if !self.inner.shared.lock().streams.contains_key(&stream) {
-            return Err(SfuError::NoPublisher);
-        }
-        let (rtc, creds, answer, first) = self.accept(&offer_sdp)?;
+        let simulcast = match self.inner.shared.lock().streams.get(&stream) {
+            Some(s) => s.channels.simulcast,
+            None => return Err(SfuError::NoPublisher),
+        };
+        let (rtc, creds, answer, first) = self.accept(&offer_sdp, simulcast)?;
         let mids = conn::Mids::from_offer(&rtc, &offer_sdp, false);
         if mids.is_empty() {
             return Err(SfuError::BadSdp("a subscriber must receive audio or video".into()));
@@ -361,7 +375,7 @@ impl Sfu {
             return Err(SfuError::NoPublisher);
         };
         let counters = s.counters.clone();
-        let role = conn::Role::Subscriber { frames: s.frames.subscribe(), keyframe: s.keyframe.clone(), mids };
+        let role = conn::Role::Subscriber { channels: s.channels.clone(), keyframe: s.keyframe.clone(), mids };
         let id = self.next_id();
         let (entry, state) = self.spawn(&mut reg, id, stream, false, creds.ufrag, rtc, first, role, counters);
         reg.conns.insert(id, entry);
@@ -404,21 +418,22 @@ impl Sfu {
     pub fn stats(&self, stream: SfuStream) -> Option<StreamStats> {
         let reg = self.inner.shared.lock();
         let s = reg.streams.get(&stream)?;
-        Some(s.counters.snapshot(s.subscribers.len()))
+        Some(s.counters.snapshot(s.subscribers.len(), &s.channels.rates))
     }
 
     /// Every published stream with its counters, in no particular order.
     pub fn all_stats(&self) -> Vec<(SfuStream, StreamStats)> {
         let reg = self.inner.shared.lock();
-        reg.streams.iter().map(|(id, s)| (*id, s.counters.snapshot(s.subscribers.len()))).collect()
+        reg.streams.iter().map(|(id, s)| (*id, s.counters.snapshot(s.subscribers.len(), &s.channels.rates))).collect()
     }
 
     fn next_id(&self) -> ConnId {
         ConnId(self.inner.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Makes the `Rtc` for one offer and drains what accepting it produced.
-    fn accept(&self, offer_sdp: &str) -> Result<(Rtc, IceCreds, String, conn::FirstOutput), SfuError> {
+    /// Makes the `Rtc` for one offer (with bandwidth estimation if `bwe`) and drains what accepting it
+    /// produced.
+    fn accept(&self, offer_sdp: &str, bwe: bool) -> Result<(Rtc, IceCreds, String, conn::FirstOutput), SfuError> {
         let offer = SdpOffer::from_sdp_string(offer_sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
         let creds = IceCreds::new();
         let mut rtc = RtcConfig::new()
@@ -427,6 +442,7 @@ impl Sfu {
             .set_crypto_provider(self.inner.crypto.clone())
             .set_dtls_cert(self.inner.cert.clone())
             .set_stats_interval(Some(conn::STATS_INTERVAL))
+            .enable_bwe(bwe.then_some(conn::INITIAL_ESTIMATE))
             .build(Instant::now());
         let candidate = Candidate::host(self.inner.local, "udp").map_err(|e| SfuError::BadSdp(e.to_string()))?;
         rtc.add_local_candidate(candidate);

@@ -1,16 +1,17 @@
 //! Synthetic str0m WebRTC clients for the forwarding-unit tests: a sending client with fake VP8 and Opus frames
-//! (each carrying its index) and receive-only clients that record what they get. Included by `tests/sfu.rs`
+//! (each carrying its index; optionally simulcast in three layers that can be paused) and receive-only clients
+//! that record what they get. Included by `tests/sfu.rs`
 //! (the SFU alone) and `tests/live_sfu.rs` (through `/ws`).
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
-use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid};
+use str0m::media::{Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 use tokio::net::UdpSocket;
@@ -42,6 +43,23 @@ impl Client {
         (Client { rtc, socket, local, video, audio, offer: offer.to_sdp_string() }, pending)
     }
 
+    /// A sending client whose video m-line declares simulcast layers `l`, `m`, `h` (RFC 8853).
+    pub async fn new_simulcast() -> (Client, SdpPendingOffer) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = RtcConfig::new().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
+        let mut simulcast = Simulcast::new();
+        for rid in LAYER_RIDS {
+            simulcast.add_send_layer(SimulcastLayer::new(rid));
+        }
+        let mut api = rtc.sdp_api();
+        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let (offer, pending) = api.apply().expect("an offer");
+        (Client { rtc, socket, local, video, audio, offer: offer.to_sdp_string() }, pending)
+    }
+
     pub fn accept(&mut self, answer_sdp: &str, pending: SdpPendingOffer) {
         let answer = SdpAnswer::from_sdp_string(answer_sdp).expect("the SFU's answer parses");
         self.rtc.sdp_api().accept_answer(pending, answer).expect("the SFU's answer is accepted");
@@ -66,8 +84,6 @@ impl Client {
         }
     }
 }
-
-/// The synthetic publisher: 30 fps VP8 (keyframe 3000 bytes, delta 600), 50 fps Opus, each frame's index in
 
 /// Runs `c` as the synthetic publisher (its answer accepted): 30 fps VP8 (keyframe 3000 bytes, delta 600),
 /// 50 fps Opus, each frame's index in bytes 1..5 (video) or 0..4 (audio). Byte 0 of a video frame is the VP8
@@ -134,10 +150,104 @@ pub fn spawn_publisher(mut c: Client, gop: u32) -> (JoinHandle<()>, Arc<AtomicU6
     (task, keyframe_requests)
 }
 
-/// What a subscriber got: (index, keyframe) per video frame, index per audio frame, in arrival order.
+/// The simulcast layers of [`Client::new_simulcast`], lowest first.
+pub const LAYER_RIDS: [&str; 3] = ["l", "m", "h"];
+/// Delta frame sizes of the simulcast publisher's layers, bytes (30 fps: about 48, 144 and 288 kbit/s);
+/// keyframes are four times as big.
+pub const LAYER_DELTA_BYTES: [usize; 3] = [200, 600, 1200];
+
+/// Runs `c` (from [`Client::new_simulcast`], its answer accepted) as a simulcast publisher: each 33 ms the
+/// same frame index on every layer whose flag in `sending` is set (clear one to pause that layer, as Chrome
+/// does when its uplink is short), payload byte 5 = the layer; keyframes every `gop` frames and when a
+/// layer's keyframe is asked (str0m reports the rid). Audio as in [`spawn_publisher`]. Returns the task and
+/// the keyframe requests it got per layer.
+pub fn spawn_simulcast_publisher(
+    mut c: Client,
+    gop: u32,
+    sending: Arc<[AtomicBool; 3]>,
+) -> (JoinHandle<()>, Arc<[AtomicU64; 3]>) {
+    let keyframe_requests: Arc<[AtomicU64; 3]> = Arc::default();
+    let requests = keyframe_requests.clone();
+    let task = tokio::spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        let mut events = Vec::new();
+        let mut connected = false;
+        let (mut v, mut a) = (0u32, 0u32);
+        let mut key_next = [true; 3];
+        let mut video_tick = tokio::time::interval(VIDEO_FRAME);
+        let mut audio_tick = tokio::time::interval(AUDIO_FRAME);
+        loop {
+            let deadline = c.drain(&mut events).await;
+            for e in events.drain(..) {
+                match e {
+                    Event::Connected => connected = true,
+                    Event::KeyframeRequest(req) => {
+                        let layer = req.rid.and_then(|r| LAYER_RIDS.iter().position(|l| *l == &*r));
+                        for l in layer.map_or(0..3, |l| l..l + 1) {
+                            requests[l].fetch_add(1, Ordering::Relaxed);
+                            key_next[l] = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let wait = deadline.min(Instant::now() + Duration::from_millis(100));
+            tokio::select! {
+                r = c.socket.recv_from(&mut buf) => {
+                    if let Ok((n, src)) = r {
+                        let data = buf[..n].to_vec();
+                        c.receive(&data, src);
+                    }
+                }
+                _ = video_tick.tick(), if connected => {
+                    for layer in 0..3 {
+                        if !sending[layer].load(Ordering::Relaxed) {
+                            key_next[layer] = true; // a resumed layer starts with a keyframe
+                            continue;
+                        }
+                        let key = key_next[layer] || v % gop == 0;
+                        key_next[layer] = false;
+                        let size = LAYER_DELTA_BYTES[layer] * if key { 4 } else { 1 };
+                        let mut frame = vec![0xAB; size];
+                        frame[0] = if key { 0x00 } else { 0x01 };
+                        frame[1..5].copy_from_slice(&v.to_be_bytes());
+                        frame[5] = layer as u8;
+                        let w = c.rtc.writer(c.video).expect("video writer");
+                        let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).expect("VP8").pt();
+                        // Each layer its own clock base, as separate RTP streams have.
+                        let t = MediaTime::new(u64::from(v) * 3000 + layer as u64 * 1_000_000, Frequency::NINETY_KHZ);
+                        w.rid(Rid::from(LAYER_RIDS[layer])).write(pt, Instant::now(), t, frame).expect("video write");
+                        // One write per mutation: drain before the next layer's.
+                        c.drain(&mut events).await;
+                    }
+                    v += 1;
+                }
+                _ = audio_tick.tick(), if connected => {
+                    let mut frame = vec![0x55; 120];
+                    frame[0..4].copy_from_slice(&a.to_be_bytes());
+                    let w = c.rtc.writer(c.audio).expect("audio writer");
+                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).expect("Opus").pt();
+                    let t = MediaTime::new(u64::from(a) * 960, Frequency::FORTY_EIGHT_KHZ);
+                    w.write(pt, Instant::now(), t, frame).expect("audio write");
+                    a += 1;
+                }
+                _ = tokio::time::sleep_until(wait.into()) => {
+                    let _ = c.rtc.handle_input(Input::Timeout(Instant::now()));
+                }
+            }
+        }
+    });
+    (task, keyframe_requests)
+}
+
+/// What a subscriber got: (index, keyframe) per video frame, index per audio frame, in arrival order; for
+/// each video frame also its payload byte 5 (the layer, from the simulcast publisher) and its media time
+/// (90 kHz ticks as the SFU wrote it).
 #[derive(Default, Debug, Clone)]
 pub struct Received {
     pub video: Vec<(u32, bool)>,
+    pub video_layer: Vec<u8>,
+    pub video_time: Vec<u64>,
     pub audio: Vec<u32>,
 }
 
@@ -158,6 +268,8 @@ pub fn spawn_subscriber(mut c: Client) -> (JoinHandle<()>, Arc<Mutex<Received>>)
                         let key = d.data[0] & 1 == 0;
                         assert_eq!(key, d.is_keyframe(), "str0m and the frame tag agree on keyframes");
                         r.video.push((idx, key));
+                        r.video_layer.push(d.data.get(5).copied().unwrap_or(0));
+                        r.video_time.push(d.time.rebase(Frequency::NINETY_KHZ).numer());
                     } else if d.mid == c.audio && d.data.len() >= 4 {
                         r.audio.push(u32::from_be_bytes([d.data[0], d.data[1], d.data[2], d.data[3]]));
                     }

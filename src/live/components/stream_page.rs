@@ -412,7 +412,7 @@ mod browser {
             });
             match Peer::new(&s.room, false, sfu_sender(s.room.clone()), on_event) {
                 Ok(peer) => {
-                    peer.add_stream(&local);
+                    peer.add_stream_simulcast(&local);
                     s.sfu = Some(peer);
                 }
                 Err(e) => leptos::logging::error!("could not create a peer connection: {e:?}"),
