@@ -6,7 +6,8 @@ import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } fr
 // leaves and comes back and plays again; the seller ends; every shopper sees "Stream ended" and the listing
 // drops it without reload. The project `chromium` runs this against a server with the default delivery
 // (`sfu`: through the server's forwarding unit), the project `p2p` against one with `--live-delivery p2p`
-// (see playwright.config.ts); each checks the page says which one it uses.
+// (see playwright.config.ts); each checks the page says which one it uses. Through the SFU the seller sends
+// simulcast and the shoppers must reach the top layer (the camera's full resolution).
 
 const PASSWORD = 'correct-horse-battery-9';
 
@@ -82,6 +83,29 @@ test('a seller goes live, three shoppers watch, one comes back, and everyone see
   }
   for (const watch of watchers) {
     await expectPlaying(watch);
+  }
+  // Through the SFU the seller sends simulcast; each shopper, with plenty of bandwidth here, ends up on the top
+  // layer: the camera's full resolution, shown in the stats panel. The server's metrics agree.
+  if (expectedDelivery() === 'sfu') {
+    const camera = seller.getByLabel('Your camera', { exact: true });
+    const [cw, ch] = await camera.evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
+    for (const watch of watchers) {
+      await expect(watch.getByTestId('resolution')).toHaveText(`${cw}×${ch}`, { timeout: 30_000 });
+    }
+    const streamId = watchers[0].url().split('/').pop();
+    const layers = async () => {
+      const text = await (await seller.request.get('/metrics')).text();
+      const value = (name: string, layer: string) =>
+        Number(text.match(new RegExp(`${name}\\{stream="${streamId}",layer="${layer}"\\} (\\d+)`))?.[1] ?? -1);
+      return {
+        active: ['l', 'm', 'h'].filter((l) => value('onair_sfu_layer_bitrate_bps', l) > 0).length,
+        onTop: value('onair_sfu_layer_subscribers', 'h'),
+      };
+    };
+    // Chrome's simulcast limits, which the seller page follows: 3 layers from 960×540, 2 from 480×270.
+    const pixels = cw * ch;
+    const expectedLayers = pixels >= 960 * 540 ? 3 : pixels >= 480 * 270 ? 2 : 1;
+    await expect.poll(layers, { timeout: 10_000 }).toEqual({ active: expectedLayers, onTop: 3 });
   }
 
   await expect(seller.getByTestId('viewer-count')).toHaveText('3');

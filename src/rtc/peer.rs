@@ -221,13 +221,13 @@ impl Peer {
         }
     }
 
-    /// Sends `stream` like [`Peer::add_stream`], but its video as simulcast (RFC 8853): three encodings of
-    /// the same camera with rids `l` (a quarter of the width and height, ≤ 150 kbit/s), `m` (half, ≤ 500 kbit/s)
-    /// and `h` (full, ≤ 1.5 Mbit/s), on one `sendonly` transceiver (`pc.addTransceiver(track, {sendEncodings})`,
+    /// Sends `stream` like [`Peer::add_stream`], but its video as simulcast (RFC 8853): encodings of the same
+    /// camera with rids `l` (a quarter of the width and height, ≤ 150 kbit/s), `m` (half, ≤ 500 kbit/s) and
+    /// `h` (full, ≤ 1.5 Mbit/s), on one `sendonly` transceiver (`pc.addTransceiver(track, {sendEncodings})`,
     /// W3C webrtc-pc §5.2). For a forwarding unit, which gives each viewer the layer its bandwidth allows.
-    /// The browser may leave layers out that the camera's resolution is too small for (Chrome sends fewer
-    /// layers below 960×540); the forwarding unit uses the ones that arrive. Audio is sent as usual. If the
-    /// browser refuses simulcast, the video is sent as one layer.
+    /// How many layers follows the camera's resolution as Chrome does (it drops the encodings beyond its limit,
+    /// top ones first): all three from 960×540, `m` and `h` from 480×270 (e.g. 640×480 → 320×240 and
+    /// 640×480), below that `h` alone. Audio is sent as usual.
     pub fn add_stream_simulcast(&self, stream: &MediaStream) {
         if self.inner.closed.get() {
             return;
@@ -244,7 +244,7 @@ impl Peer {
             let init = web_sys::RtcRtpTransceiverInit::new();
             init.set_direction(web_sys::RtcRtpTransceiverDirection::Sendonly);
             init.set_streams(&js_sys::Array::of1(stream));
-            init.set_send_encodings(&simulcast_encodings());
+            init.set_send_encodings(&simulcast_encodings(simulcast_layer_count(&track)));
             let transceiver = self.inner.pc.add_transceiver_with_media_stream_track_and_init(&track, &init);
             self.inner.senders.borrow_mut().push((track.kind(), transceiver.sender()));
         }
@@ -465,10 +465,31 @@ impl Drop for Inner {
 /// `sfu::layers::LAYER_RIDS` expects): `[{rid, scaleResolutionDownBy, maxBitrate (bit/s)}]`.
 const SIMULCAST_LAYERS: [(&str, f64, f64); 3] = [("l", 4.0, 150_000.0), ("m", 2.0, 500_000.0), ("h", 1.0, 1_500_000.0)];
 
-/// `sendEncodings` for [`SIMULCAST_LAYERS`] (`RTCRtpEncodingParameters` dictionaries).
-fn simulcast_encodings() -> js_sys::Array {
+/// How many simulcast layers a video track's resolution (`track.getSettings()`) is worth, by Chrome's own
+/// limits (libwebrtc's simulcast format table: 3 layers from 960×540 pixels, 2 from 480×270, else 1). A
+/// track without settings (not started) gets 2.
+fn simulcast_layer_count(track: &MediaStreamTrack) -> usize {
+    let pixels = || -> Option<f64> {
+        use js_sys::{Function, Reflect};
+        let get: Function = Reflect::get(track, &"getSettings".into()).ok()?.dyn_into().ok()?;
+        let settings = get.call0(track).ok()?;
+        let width = Reflect::get(&settings, &"width".into()).ok()?.as_f64()?;
+        let height = Reflect::get(&settings, &"height".into()).ok()?.as_f64()?;
+        Some(width * height)
+    };
+    match pixels() {
+        Some(p) if p >= 960.0 * 540.0 => 3,
+        Some(p) if p < 480.0 * 270.0 => 1,
+        _ => 2,
+    }
+}
+
+/// `sendEncodings` for the top `count` of [`SIMULCAST_LAYERS`] (`RTCRtpEncodingParameters` dictionaries),
+/// lowest first; the top layer always at full resolution.
+fn simulcast_encodings(count: usize) -> js_sys::Array {
     let encodings = js_sys::Array::new();
-    for (rid, scale, max_bitrate) in SIMULCAST_LAYERS {
+    let skip = SIMULCAST_LAYERS.len() - count.clamp(1, SIMULCAST_LAYERS.len());
+    for (rid, scale, max_bitrate) in SIMULCAST_LAYERS.into_iter().skip(skip) {
         let e = js_sys::Object::new();
         // Setting properties on a fresh plain object cannot fail.
         let _ = js_sys::Reflect::set(&e, &"rid".into(), &rid.into());

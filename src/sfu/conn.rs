@@ -483,7 +483,10 @@ impl Task {
                     }
                 }
                 let targets = layers::probe_targets(rates, pending.as_ref().or(video.as_ref()).map(|(l, _)| *l));
-                if targets != probing {
+                // Rates wobble from window to window: only a real change is passed on (each raise of `desired`
+                // above the estimate may start a probe).
+                let moved = |new: u64, old: u64| new.abs_diff(old) * 4 > old.max(1);
+                if moved(targets.0, probing.0) || moved(targets.1, probing.1) {
                     probing = targets;
                     self.rtc.bwe().set_bitrate(Bitrate::bps(targets.0), Bitrate::bps(targets.1));
                     continue; // a mutation: drain before the next one
