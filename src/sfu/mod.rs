@@ -339,7 +339,9 @@ impl Sfu {
         }
         let id = self.next_id();
         let channels = Arc::new(conn::Channels::new(FRAME_BUFFER, simulcast));
-        let (kf_tx, kf_rx) = mpsc::channel(layers::LAYERS);
+        // Room for a request per layer several times over; a full queue drops a request, which the asking
+        // subscriber repeats while it waits.
+        let (kf_tx, kf_rx) = mpsc::channel(4 * layers::LAYERS);
         let counters = Arc::new(conn::Counters::default());
         let role = conn::Role::Publisher { channels: channels.clone(), keyframe: kf_rx, mids };
         let (entry, state) = self.spawn(&mut reg, id, stream, true, creds.ufrag, rtc, first, role, counters.clone());
