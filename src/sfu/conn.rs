@@ -259,7 +259,7 @@ struct Seen {
 
 /// Which of a subscriber's channels a frame came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum From {
+enum Source {
     Audio,
     Video,
     Pending,
@@ -270,8 +270,8 @@ enum Wake {
     Datagram(Datagram),
     Command(Command),
     /// A frame from the audio channel, the current video layer, or the layer being switched to.
-    Frame(Arc<Frame>, From),
-    Lagged(u64, From),
+    Frame(Arc<Frame>, Source),
+    Lagged(u64, Source),
     KeyframeWanted(usize),
     Timeout,
     Stop(&'static str),
@@ -504,15 +504,15 @@ impl Task {
                 biased;
                 c = self.cmd.recv() => c.map_or(Wake::Stop("handle dropped"), Wake::Command),
                 d = self.net.recv() => d.map_or(Wake::Stop("handle dropped"), Wake::Datagram),
-                f = recv(audio.as_mut()) => received(f, From::Audio),
-                f = recv(pending.as_mut().map(|(_, rx)| rx)) => received(f, From::Pending),
-                f = recv(video.as_mut().map(|(_, rx)| rx)) => received(f, From::Video),
+                f = recv(audio.as_mut()) => received(f, Source::Audio),
+                f = recv(pending.as_mut().map(|(_, rx)| rx)) => received(f, Source::Pending),
+                f = recv(video.as_mut().map(|(_, rx)| rx)) => received(f, Source::Video),
                 _ = tokio::time::sleep_until(wake_at.into()) => Wake::Timeout,
                 }
             };
             match wake {
                 Wake::Frame(frame, from) => {
-                    let switched = from == From::Pending;
+                    let switched = from == Source::Pending;
                     if switched {
                         if !frame.keyframe {
                             continue;
@@ -520,7 +520,7 @@ impl Task {
                         video = pending.take();
                         seat.set(video.as_ref().map(|(l, _)| *l));
                     }
-                    if from != From::Audio {
+                    if from != Source::Audio {
                         last_video = Instant::now();
                     }
                     if self.forward(&mids, &frame, &mut clock, switched) {
@@ -531,13 +531,13 @@ impl Task {
                     tracing::debug!(conn = %self.id, skipped = n, ?from, "subscriber lagged");
                     Counters::add(&counters.lagged, 1);
                     match from {
-                        From::Audio => {} // a gap in the sound; the receiver conceals it
-                        From::Pending => {
+                        Source::Audio => {} // a gap in the sound; the receiver conceals it
+                        Source::Pending => {
                             if let Some((layer, _)) = pending.take() {
                                 switch_to(layer, &video, &mut pending);
                             }
                         }
-                        From::Video => {
+                        Source::Video => {
                             // Deltas without their references are useless: wait for a keyframe again.
                             if let Some((layer, _)) = video.take() {
                                 seat.set(None);
@@ -669,7 +669,7 @@ async fn recv(rx: Option<&mut broadcast::Receiver<Arc<Frame>>>) -> Result<Arc<Fr
 }
 
 /// What a subscriber does with a channel's result.
-fn received(result: Result<Arc<Frame>, RecvError>, from: From) -> Wake {
+fn received(result: Result<Arc<Frame>, RecvError>, from: Source) -> Wake {
     match result {
         Ok(frame) => Wake::Frame(frame, from),
         Err(RecvError::Lagged(n)) => Wake::Lagged(n, from),

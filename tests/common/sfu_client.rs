@@ -78,6 +78,28 @@ impl Client {
         }
     }
 
+    /// Writes one VP8 frame at `ticks` of 90 kHz on the video m-line (on simulcast layer `rid` if given).
+    fn write_video(&mut self, rid: Option<&str>, ticks: u64, frame: Vec<u8>) {
+        let w = self.rtc.writer(self.video).expect("video writer");
+        let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).expect("VP8").pt();
+        let w = match rid {
+            Some(rid) => w.rid(Rid::from(rid)),
+            None => w,
+        };
+        let t = MediaTime::new(ticks, Frequency::NINETY_KHZ);
+        w.write(pt, Instant::now(), t, frame).expect("video write");
+    }
+
+    /// Writes Opus-sized audio frame number `a` (120 bytes, the index in bytes 0..4, 20 ms apart).
+    fn write_audio(&mut self, a: u32) {
+        let mut frame = vec![0x55; 120];
+        frame[0..4].copy_from_slice(&a.to_be_bytes());
+        let w = self.rtc.writer(self.audio).expect("audio writer");
+        let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).expect("Opus").pt();
+        let t = MediaTime::new(u64::from(a) * 960, Frequency::FORTY_EIGHT_KHZ);
+        w.write(pt, Instant::now(), t, frame).expect("audio write");
+    }
+
     fn receive(&mut self, buf: &[u8], source: SocketAddr) {
         if let Ok(r) = Receive::new(Protocol::Udp, source, self.local, buf) {
             let _ = self.rtc.handle_input(Input::Receive(Instant::now(), r));
@@ -126,19 +148,11 @@ pub fn spawn_publisher(mut c: Client, gop: u32) -> (JoinHandle<()>, Arc<AtomicU6
                     let mut frame = vec![0xAB; if key { 3000 } else { 600 }];
                     frame[0] = if key { 0x00 } else { 0x01 };
                     frame[1..5].copy_from_slice(&v.to_be_bytes());
-                    let w = c.rtc.writer(c.video).expect("video writer");
-                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).expect("VP8").pt();
-                    let t = MediaTime::new(u64::from(v) * 3000, Frequency::NINETY_KHZ);
-                    w.write(pt, Instant::now(), t, frame).expect("video write");
+                    c.write_video(None, u64::from(v) * 3000, frame);
                     v += 1;
                 }
                 _ = audio_tick.tick(), if connected => {
-                    let mut frame = vec![0x55; 120];
-                    frame[0..4].copy_from_slice(&a.to_be_bytes());
-                    let w = c.rtc.writer(c.audio).expect("audio writer");
-                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).expect("Opus").pt();
-                    let t = MediaTime::new(u64::from(a) * 960, Frequency::FORTY_EIGHT_KHZ);
-                    w.write(pt, Instant::now(), t, frame).expect("audio write");
+                    c.write_audio(a);
                     a += 1;
                 }
                 _ = tokio::time::sleep_until(wait.into()) => {
@@ -212,23 +226,16 @@ pub fn spawn_simulcast_publisher(
                         frame[0] = if key { 0x00 } else { 0x01 };
                         frame[1..5].copy_from_slice(&v.to_be_bytes());
                         frame[5] = layer as u8;
-                        let w = c.rtc.writer(c.video).expect("video writer");
-                        let pt = w.payload_params().find(|p| p.spec().codec == Codec::Vp8).expect("VP8").pt();
                         // Each layer its own clock base, as separate RTP streams have.
-                        let t = MediaTime::new(u64::from(v) * 3000 + layer as u64 * 1_000_000, Frequency::NINETY_KHZ);
-                        w.rid(Rid::from(LAYER_RIDS[layer])).write(pt, Instant::now(), t, frame).expect("video write");
+                        let ticks = u64::from(v) * 3000 + layer as u64 * 1_000_000;
+                        c.write_video(Some(LAYER_RIDS[layer]), ticks, frame);
                         // One write per mutation: drain before the next layer's.
                         c.drain(&mut events).await;
                     }
                     v += 1;
                 }
                 _ = audio_tick.tick(), if connected => {
-                    let mut frame = vec![0x55; 120];
-                    frame[0..4].copy_from_slice(&a.to_be_bytes());
-                    let w = c.rtc.writer(c.audio).expect("audio writer");
-                    let pt = w.payload_params().find(|p| p.spec().codec == Codec::Opus).expect("Opus").pt();
-                    let t = MediaTime::new(u64::from(a) * 960, Frequency::FORTY_EIGHT_KHZ);
-                    w.write(pt, Instant::now(), t, frame).expect("audio write");
+                    c.write_audio(a);
                     a += 1;
                 }
                 _ = tokio::time::sleep_until(wait.into()) => {
