@@ -135,15 +135,23 @@ async fn serve_socket(mut socket: WebSocket, state: AppState, user: User) {
     let mut ticker = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
     let mut last_heard = Instant::now();
 
+    // Both waits live as long as the loop: created (and registered with their notifiers) once, not on every
+    // message. Re-creating them per wake took and released the shutdown channel's shared waiter lock twice
+    // per message on every connection, a cost paid 5,000 times over by one chat message to 5,000 viewers.
+    let already_shut = *shutdown.borrow_and_update();
+    let shut_down = shutdown.changed();
+    tokio::pin!(shut_down);
+    let kicked_out = kicked.notified();
+    tokio::pin!(kicked_out);
     let close: Option<(u16, &'static str)> = loop {
-        if *shutdown.borrow() {
+        if already_shut {
             break Some((close_code::GOING_AWAY, "server shutting down"));
         }
         tokio::select! {
-            _ = shutdown.changed() => {
+            _ = &mut shut_down => {
                 break Some((close_code::GOING_AWAY, "server shutting down"));
             }
-            _ = kicked.notified() => {
+            _ = &mut kicked_out => {
                 tracing::info!(%peer, "ws send queue full; disconnecting slow reader");
                 break Some((close_code::SEND_QUEUE_FULL, "send queue full: the client reads too slowly"));
             }
