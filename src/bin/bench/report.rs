@@ -547,7 +547,7 @@ averages are above) preempts one of them for milliseconds.";
 write on the server's one core; see the burst's server CPU in the chat table.";
     const CHAT_LATENCY: &str = "the time includes the HTTP post (session, permission and rate checks, \
 one insert) and 5,000 separate socket writes on the server's one core, plus 5,000 reads by the load tool on \
-the other; the broadcast is serialized once and queued to every viewer without blocking on any of them.";
+the other; the broadcast is serialized once and queued to every viewer without blocking on any of them. Each connection's task now creates its shutdown and kick waits once instead of per message (every re-creation took the shutdown channel's shared waiter lock twice per wake): on the Intel VM, `bench chat` alone went from p99 63.9 ms to 38.5 and 40.8 ms in two runs, and 420k to 810–877k deliveries/s, but this number varies a lot between runs on this shared 2-core VM (the same code gave the p99 in the table within `bench all`), so the target is not reliably met yet. What is left per viewer is the task wake-up and one write system call.";
     const MEMORY: &str = "see the memory table below.";
     const LISTING: &str = "the server renders `/live` (about 40 KB of HTML with 50 cards and the \
 hydration data) on one pinned core and is CPU-bound at saturation (server CPU in the listing table), \
