@@ -24,16 +24,19 @@ function nftAvailable(): boolean {
   }
 }
 
-/** The UDP port of the forwarding unit of the server that listens on TCP `httpPort` (from `ss`). */
+/** The UDP port of the forwarding unit of the server that listens on TCP `httpPort` (from `ss`): its UDP
+ *  socket bound to all addresses (the e2e server runs `--sfu-udp 0.0.0.0:0`). */
 function sfuPort(httpPort: number): number {
   const tcp = execFileSync('ss', ['-Hltnp', `sport = :${httpPort}`], { encoding: 'utf8' });
   const pid = tcp.match(/pid=(\d+)/)?.[1];
   if (!pid) throw new Error(`no process listens on TCP ${httpPort}: ${tcp}`);
   const udp = execFileSync('ss', ['-Hulnp'], { encoding: 'utf8' })
     .split('\n')
-    .filter((line) => line.includes(`pid=${pid},`));
-  const port = udp[0]?.split(/\s+/)[3]?.split(':').pop();
-  if (udp.length !== 1 || !port) throw new Error(`expected one UDP socket of pid ${pid}, found: ${udp.join(' | ')}`);
+    .filter((line) => line.includes(`pid=${pid},`))
+    .map((line) => line.split(/\s+/)[3] ?? '')
+    .filter((local) => local.startsWith('0.0.0.0:') || local.startsWith('*:'));
+  const port = udp[0]?.split(':').pop();
+  if (udp.length !== 1 || !port) throw new Error(`expected one UDP socket of pid ${pid} on 0.0.0.0, found: ${udp.join(' | ')}`);
   return Number(port);
 }
 

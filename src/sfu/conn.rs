@@ -30,8 +30,9 @@ const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How often a subscriber of a simulcast stream re-chooses its layer.
 const CHOOSE_EVERY: Duration = Duration::from_millis(250);
 /// A subscriber's current layer that delivered no frame for this long counts as paused (the publisher
-/// stopped sending it) in the next choice, without waiting for the publisher's one-second rate window.
-const LAYER_SILENT: Duration = Duration::from_millis(400);
+/// stopped sending it) in the next choice, without waiting for the publisher's rate window to show it.
+/// Long enough for slow sources (a dark camera at 15 fps, still scenes) not to flap between layers.
+const LAYER_SILENT: Duration = Duration::from_secs(1);
 /// The bandwidth estimate a subscriber of a simulcast stream starts from, bits per second (str0m probes up
 /// from there).
 pub(super) const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(600);
@@ -330,6 +331,8 @@ impl Task {
                 return Ok(());
             }
             connected |= seen.connected;
+            // Rate windows also close when no video arrives, so stopped layers read 0.
+            meter.roll(Instant::now(), &channels.rates);
 
             // Coalesced keyframe requests: per layer at most one per KEYFRAME_SPACING, the rest wait for the slot.
             let now = Instant::now();
@@ -406,6 +409,8 @@ impl Task {
         let mut last_video = started;
         let mut egress: HashMap<Mid, (u64, u64)> = HashMap::new();
         let counters = self.counters.clone();
+        // An audio-only subscriber takes no video layer (no seat, no keyframe requests).
+        let has_video = mids.video.is_some();
         let want_keyframe = |layer: usize| {
             Counters::add(&counters.keyframe_wanted, 1);
             // A full queue means requests are already on their way: that is the coalescing.
@@ -439,29 +444,32 @@ impl Task {
                 return Ok(());
             }
             if kf_asked {
-                // The subscriber lost something: a keyframe of what it gets (or is about to).
-                if let Some(layer) = pending.as_ref().or(video.as_ref()).map(|(l, _)| *l) {
-                    want_keyframe(layer);
+                // The subscriber lost something: a keyframe of what it decodes, and of what it is about to
+                // (the switch may yet be called off).
+                for (layer, _) in video.iter().chain(pending.iter()) {
+                    want_keyframe(*layer);
                 }
             }
             if seen.connected && !connected {
                 connected = true;
                 // Start from the newest frames, not what queued while connecting.
                 audio = Some(channels.audio.subscribe());
-                // The first choice before any rate is known: the top for a single layer, else the lowest
-                // (a small keyframe, quick to arrive; the choice moves up from there).
-                let start = estimate.or(channels.simulcast.then_some(INITIAL_ESTIMATE.as_u64()));
-                let first = layers::choose_layer(channels.rates.get(), start, None).unwrap_or(if channels.simulcast {
-                    0
+                // The first layer: for a single layer its one; for simulcast the best that fits the starting
+                // estimate, or, before the publisher's first rate window says which layers arrive, none yet
+                // (the periodic choice picks as soon as it can).
+                let first = if channels.simulcast {
+                    layers::choose_layer(channels.rates.get(), estimate.or(Some(INITIAL_ESTIMATE.as_u64())), None)
                 } else {
-                    TOP
-                });
-                switch_to(first, &video, &mut pending);
+                    Some(TOP)
+                };
+                if let (Some(first), true) = (first, has_video) {
+                    switch_to(first, &video, &mut pending);
+                }
                 next_choice = Instant::now() + CHOOSE_EVERY;
             }
 
             let now = Instant::now();
-            if connected && channels.simulcast && next_choice <= now {
+            if connected && has_video && channels.simulcast && next_choice <= now {
                 next_choice = now + CHOOSE_EVERY;
                 let mut rates = channels.rates.get();
                 if let Some((layer, _)) = &video {
@@ -470,6 +478,9 @@ impl Task {
                     }
                 }
                 let current = pending.as_ref().or(video.as_ref()).map(|(l, _)| *l);
+                // No estimate yet (str0m reports one once it can probe; never without transport-cc): the
+                // starting one.
+                let estimate = estimate.or(Some(INITIAL_ESTIMATE.as_u64()));
                 if let Some(target) = layers::choose_layer(rates, estimate, current) {
                     if Some(target) != current {
                         tracing::debug!(conn = %self.id, ?current, target, ?estimate, ?rates, "switching layer");
@@ -493,7 +504,7 @@ impl Task {
                 }
             }
             let mut wake_at = self.bound_wait(deadline, connected, started);
-            if connected && channels.simulcast {
+            if connected && has_video && channels.simulcast {
                 wake_at = wake_at.min(next_choice);
             }
 
@@ -512,8 +523,7 @@ impl Task {
             };
             match wake {
                 Wake::Frame(frame, from) => {
-                    let switched = from == Source::Pending;
-                    if switched {
+                    if from == Source::Pending {
                         if !frame.keyframe {
                             continue;
                         }
@@ -523,13 +533,16 @@ impl Task {
                     if from != Source::Audio {
                         last_video = Instant::now();
                     }
-                    if self.forward(&mids, &frame, &mut clock, switched) {
+                    let layer = video.as_ref().map_or(TOP, |(l, _)| *l);
+                    if self.forward(&mids, &frame, &mut clock, layer) {
                         Counters::add(&counters.frames_forwarded, 1);
                     }
                 }
                 Wake::Lagged(n, from) => {
                     tracing::debug!(conn = %self.id, skipped = n, ?from, "subscriber lagged");
-                    Counters::add(&counters.lagged, 1);
+                    if from != Source::Audio {
+                        Counters::add(&counters.lagged, 1);
+                    }
                     match from {
                         Source::Audio => {} // a gap in the sound; the receiver conceals it
                         Source::Pending => {
@@ -560,9 +573,9 @@ impl Task {
         }
     }
 
-    /// Writes one frame to the subscriber (a mutation); video times go through `clock` (`switched`: the
-    /// first frame of a new layer). Returns whether it was written.
-    fn forward(&mut self, mids: &Mids, frame: &Frame, clock: &mut VideoClock, switched: bool) -> bool {
+    /// Writes one frame to the subscriber (a mutation); video times go through `clock` (`layer`: the video
+    /// layer the frame is from). Returns whether it was written.
+    fn forward(&mut self, mids: &Mids, frame: &Frame, clock: &mut VideoClock, layer: usize) -> bool {
         let Some(mid) = mids.mid_of(frame.kind) else {
             return false;
         };
@@ -574,7 +587,7 @@ impl Task {
             return false;
         };
         let time = match frame.kind {
-            MediaKind::Video => clock.map(frame.time, frame.network_time, switched),
+            MediaKind::Video => clock.map(frame.time, frame.network_time, layer),
             MediaKind::Audio => frame.time,
         };
         match writer.write(pt, frame.network_time, time, frame.data.clone()) {
@@ -673,6 +686,8 @@ fn received(result: Result<Arc<Frame>, RecvError>, from: Source) -> Wake {
     match result {
         Ok(frame) => Wake::Frame(frame, from),
         Err(RecvError::Lagged(n)) => Wake::Lagged(n, from),
+        // Not expected: every subscriber holds the stream's channels (their senders); when the publisher
+        // goes, the registry aborts its subscribers instead.
         Err(RecvError::Closed) => Wake::Stop("publisher left"),
     }
 }

@@ -90,10 +90,15 @@ impl RateMeter {
         RateMeter { bytes: [0; LAYERS], since: now }
     }
 
-    /// Counts a frame of `bytes` payload bytes on `layer`; when the window is over, stores every layer's
-    /// bitrate in `rates` and starts the next window. Returns whether it stored.
+    /// Counts a frame of `bytes` payload bytes on `layer`, then [`RateMeter::roll`]s.
     pub fn add(&mut self, layer: usize, bytes: usize, now: Instant, rates: &LayerRates) -> bool {
         self.bytes[layer.min(TOP)] += bytes as u64;
+        self.roll(now, rates)
+    }
+
+    /// When the window is over, stores every layer's bitrate in `rates` and starts the next window (also
+    /// when no video arrives at all, so stopped layers read 0). Returns whether it stored.
+    pub fn roll(&mut self, now: Instant, rates: &LayerRates) -> bool {
         let elapsed = now.saturating_duration_since(self.since);
         if elapsed < RATE_WINDOW {
             return false;
@@ -142,21 +147,23 @@ pub fn probe_targets(rates: [u64; LAYERS], current: Option<usize>) -> (u64, u64)
 
 /// A subscriber's outgoing video clock: the publisher's layers have clocks of their own (each RTP stream
 /// starts at a random timestamp), so after a switch the new layer's times are shifted to continue where the
-/// last written frame left off, by the wall-clock time between the two frames.
+/// last written frame left off, by the wall-clock time between the two frames. Frames of the same layer keep
+/// their own spacing (a publisher without simulcast passes through unchanged).
 #[derive(Debug, Default)]
 pub struct VideoClock {
     /// Added to the incoming frame's time (ticks of its clock rate) while on the same layer.
     offset: i64,
     last: Option<(u64, Instant)>,
+    layer: Option<usize>,
 }
 
 impl VideoClock {
-    /// The time to write a frame with: `time` is the frame's media time on its layer, `arrived` when it
-    /// arrived, `switched` whether it is the first frame of a (new) layer.
-    pub fn map(&mut self, time: MediaTime, arrived: Instant, switched: bool) -> MediaTime {
+    /// The time to write a frame with: `time` is the frame's media time on `layer`, `arrived` when it arrived.
+    pub fn map(&mut self, time: MediaTime, arrived: Instant, layer: usize) -> MediaTime {
         let freq = time.frequency();
         let ticks = time.numer() as i64;
-        if switched {
+        if self.layer != Some(layer) {
+            self.layer = Some(layer);
             self.offset = match self.last {
                 None => 0,
                 Some((last, at)) => {
@@ -250,6 +257,10 @@ mod tests {
         // The next window: the top layer stopped.
         assert!(meter.add(0, 500, t0 + Duration::from_secs(2), &rates));
         assert_eq!(rates.get(), [4_000, 0, 0]);
+        // No video at all for a window: everything reads 0.
+        assert!(!meter.roll(t0 + Duration::from_millis(2500), &rates));
+        assert!(meter.roll(t0 + Duration::from_secs(3), &rates));
+        assert_eq!(rates.get(), [0; LAYERS]);
     }
 
     #[test]
@@ -258,15 +269,17 @@ mod tests {
         let mut clock = VideoClock::default();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         // Layer l starts at tick 1_000_000 (90 kHz).
-        assert_eq!(clock.map(MediaTime::from_90khz(1_000_000), at(0), true).numer(), 1_000_000);
-        assert_eq!(clock.map(MediaTime::from_90khz(1_003_000), at(33), false).numer(), 1_003_000);
+        assert_eq!(clock.map(MediaTime::from_90khz(1_000_000), at(0), 0).numer(), 1_000_000);
+        assert_eq!(clock.map(MediaTime::from_90khz(1_003_000), at(33), 0).numer(), 1_003_000);
         // Switch to layer h, whose clock is elsewhere: continues 33 ms (2970 ticks) later.
-        let first = clock.map(MediaTime::from_90khz(77), at(66), true).numer();
+        let first = clock.map(MediaTime::from_90khz(77), at(66), 2).numer();
         assert_eq!(first, 1_003_000 + 2_970);
-        assert_eq!(clock.map(MediaTime::from_90khz(77 + 3_000), at(99), false).numer(), first + 3_000);
+        assert_eq!(clock.map(MediaTime::from_90khz(77 + 3_000), at(99), 2).numer(), first + 3_000);
+        // Frames skipped on the same layer keep the publisher's spacing (no re-basing).
+        assert_eq!(clock.map(MediaTime::from_90khz(77 + 30_000), at(500), 2).numer(), first + 30_000);
         // A switch with no time between still moves forward.
-        let again = clock.map(MediaTime::from_90khz(5), at(99), true).numer();
-        assert_eq!(again, first + 3_001);
+        let again = clock.map(MediaTime::from_90khz(5), at(500), 1).numer();
+        assert_eq!(again, first + 30_001);
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub struct StreamStats {
     pub keyframe_wanted: u64,
     /// Keyframe requests sent to the publisher after coalescing (at most one per 500 ms).
     pub keyframe_requests: u64,
-    /// Times a subscriber fell more than the frame buffer behind and skipped to the next keyframe.
+    /// Times a subscriber's video fell more than the frame buffer behind and skipped to the next keyframe
+    /// (audio that falls behind just skips).
     pub lagged: u64,
     /// The publisher's video bitrate per simulcast layer (`l`, `m`, `h`; a publisher without simulcast is
     /// `h`), bits per second over the last second; 0 for a layer not sent.
