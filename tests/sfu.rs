@@ -5,12 +5,12 @@
 #[path = "common/sfu_client.rs"]
 mod sfu_client;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onair::sfu::{ConnId, ConnState, Sfu, SfuConfig, SfuError, SfuStream};
-use sfu_client::{assert_continuous, spawn_publisher, spawn_simulcast_publisher, spawn_subscriber, Client, Received};
+use sfu_client::{assert_continuous, spawn_publisher, spawn_simulcast_publisher, spawn_subscriber, Client, KeyframeRequests, Received};
 use str0m::media::Direction;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -28,7 +28,7 @@ async fn start_sfu() -> Sfu {
 struct Publisher {
     conn: ConnId,
     state: watch::Receiver<ConnState>,
-    keyframe_requests: Arc<AtomicU64>,
+    keyframe_requests: KeyframeRequests,
     task: JoinHandle<()>,
 }
 
@@ -129,7 +129,7 @@ async fn three_subscribers_receive_everything_and_close_leaves_at_once() {
     assert!(stats.frames_in > 0 && stats.frames_forwarded >= 3 * 60, "{stats:?}");
     assert!(stats.keyframe_wanted >= 3, "each subscriber wants a keyframe on connect: {stats:?}");
     assert!(stats.keyframe_requests >= 1, "{stats:?}");
-    assert!(publisher.keyframe_requests.load(Ordering::Relaxed) >= 1, "the publisher saw the request");
+    assert!(publisher.keyframe_requests[0].load(Ordering::Relaxed) >= 1, "the publisher saw the request");
     assert!(stats.packets_forwarded > 0, "egress stats arrive once a second: {stats:?}");
     assert_eq!(stats.lagged, 0, "{stats:?}");
 
@@ -302,7 +302,7 @@ async fn simulcast_subscribers_get_the_layers_that_arrive_and_switch_at_keyframe
     let (mut c, pending) = Client::new_simulcast().await;
     let answer = sfu.publish(s, c.offer.clone()).await.expect("a simulcast publish is accepted");
     c.accept(&answer.sdp, pending);
-    let sending: Arc<[AtomicBool; 3]> = Arc::new([AtomicBool::new(true), AtomicBool::new(true), AtomicBool::new(true)]);
+    let sending: Arc<Vec<AtomicBool>> = Arc::new((0..3).map(|_| AtomicBool::new(true)).collect());
     // A keyframe only every 10 s unless asked: switches must ask for one.
     let (task, requests) = spawn_simulcast_publisher(c, 300, sending.clone());
     let _publisher = Publisher { conn: answer.conn, state: answer.state, keyframe_requests: Arc::default(), task };

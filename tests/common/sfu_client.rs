@@ -31,31 +31,28 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client with one video and one audio m-line in `direction`.
     pub async fn new(direction: Direction) -> (Client, SdpPendingOffer) {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = socket.local_addr().unwrap();
-        let mut rtc = RtcConfig::new().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
-        let mut api = rtc.sdp_api();
-        let video = api.add_media(MediaKind::Video, direction, None, None, None);
-        let audio = api.add_media(MediaKind::Audio, direction, None, None, None);
-        let (offer, pending) = api.apply().expect("an offer");
-        (Client { rtc, socket, local, video, audio, offer: offer.to_sdp_string() }, pending)
+        Self::with_video(direction, None).await
     }
 
     /// A sending client whose video m-line declares simulcast layers `l`, `m`, `h` (RFC 8853).
     pub async fn new_simulcast() -> (Client, SdpPendingOffer) {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let local = socket.local_addr().unwrap();
-        let mut rtc = RtcConfig::new().build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         let mut simulcast = Simulcast::new();
         for rid in LAYER_RIDS {
             simulcast.add_send_layer(SimulcastLayer::new(rid));
         }
+        Self::with_video(Direction::SendOnly, Some(simulcast)).await
+    }
+
+    async fn with_video(direction: Direction, simulcast: Option<Simulcast>) -> (Client, SdpPendingOffer) {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = socket.local_addr().unwrap();
+        let mut rtc = RtcConfig::new().build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let video = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
-        let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video = api.add_media(MediaKind::Video, direction, None, None, simulcast);
+        let audio = api.add_media(MediaKind::Audio, direction, None, None, None);
         let (offer, pending) = api.apply().expect("an offer");
         (Client { rtc, socket, local, video, audio, offer: offer.to_sdp_string() }, pending)
     }
@@ -107,61 +104,26 @@ impl Client {
     }
 }
 
+/// Keyframe requests a synthetic publisher got, per layer (one entry for a single-layer publisher).
+pub type KeyframeRequests = Arc<Vec<AtomicU64>>;
+
+/// One video layer of a synthetic publisher.
+struct Layer {
+    /// Simulcast rid, `None` for a publisher without simulcast.
+    rid: Option<&'static str>,
+    delta_bytes: usize,
+    key_bytes: usize,
+    /// Its own RTP clock base (separate RTP streams have separate clocks), 90 kHz ticks.
+    clock_base: u64,
+}
+
 /// Runs `c` as the synthetic publisher (its answer accepted): 30 fps VP8 (keyframe 3000 bytes, delta 600),
 /// 50 fps Opus, each frame's index in bytes 1..5 (video) or 0..4 (audio). Byte 0 of a video frame is the VP8
 /// frame tag: bit 0 clear = keyframe, sent every `gop` frames and at once when asked. Returns the task and the
-/// count of keyframe requests it got.
-pub fn spawn_publisher(mut c: Client, gop: u32) -> (JoinHandle<()>, Arc<AtomicU64>) {
-    let keyframe_requests = Arc::new(AtomicU64::new(0));
-    let requests = keyframe_requests.clone();
-    let task = tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        let mut events = Vec::new();
-        let mut connected = false;
-        let (mut v, mut a) = (0u32, 0u32);
-        let mut key_next = true;
-        let mut video_tick = tokio::time::interval(VIDEO_FRAME);
-        let mut audio_tick = tokio::time::interval(AUDIO_FRAME);
-        loop {
-            let deadline = c.drain(&mut events).await;
-            for e in events.drain(..) {
-                match e {
-                    Event::Connected => connected = true,
-                    Event::KeyframeRequest(_) => {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                        key_next = true;
-                    }
-                    _ => {}
-                }
-            }
-            let wait = deadline.min(Instant::now() + Duration::from_millis(100));
-            tokio::select! {
-                r = c.socket.recv_from(&mut buf) => {
-                    if let Ok((n, src)) = r {
-                        let data = buf[..n].to_vec();
-                        c.receive(&data, src);
-                    }
-                }
-                _ = video_tick.tick(), if connected => {
-                    let key = key_next || v % gop == 0;
-                    key_next = false;
-                    let mut frame = vec![0xAB; if key { 3000 } else { 600 }];
-                    frame[0] = if key { 0x00 } else { 0x01 };
-                    frame[1..5].copy_from_slice(&v.to_be_bytes());
-                    c.write_video(None, u64::from(v) * 3000, frame);
-                    v += 1;
-                }
-                _ = audio_tick.tick(), if connected => {
-                    c.write_audio(a);
-                    a += 1;
-                }
-                _ = tokio::time::sleep_until(wait.into()) => {
-                    let _ = c.rtc.handle_input(Input::Timeout(Instant::now()));
-                }
-            }
-        }
-    });
-    (task, keyframe_requests)
+/// count of keyframe requests it got (one entry).
+pub fn spawn_publisher(c: Client, gop: u32) -> (JoinHandle<()>, KeyframeRequests) {
+    let layer = Layer { rid: None, delta_bytes: 600, key_bytes: 3000, clock_base: 0 };
+    spawn_layered(c, gop, vec![layer], Arc::new(vec![AtomicBool::new(true)]))
 }
 
 /// The simulcast layers of [`Client::new_simulcast`], lowest first.
@@ -172,23 +134,38 @@ pub const LAYER_RIDS: [&str; 3] = ["l", "m", "h"];
 pub const LAYER_DELTA_BYTES: [usize; 3] = [100, 300, 600];
 
 /// Runs `c` (from [`Client::new_simulcast`], its answer accepted) as a simulcast publisher: each 33 ms the
-/// same frame index on every layer whose flag in `sending` is set (clear one to pause that layer, as Chrome
-/// does when its uplink is short), payload byte 5 = the layer; keyframes every `gop` frames and when a
-/// layer's keyframe is asked (str0m reports the rid). Audio as in [`spawn_publisher`]. Returns the task and
-/// the keyframe requests it got per layer.
-pub fn spawn_simulcast_publisher(
+/// same frame index on every layer whose flag in `sending` (3 entries, lowest first) is set (clear one to pause
+/// that layer, as Chrome does when its uplink is short), payload byte 5 = the layer; keyframes every `gop`
+/// frames and when a layer's keyframe is asked (str0m reports the rid). Audio as in [`spawn_publisher`].
+/// Returns the task and the keyframe requests it got per layer.
+pub fn spawn_simulcast_publisher(c: Client, gop: u32, sending: Arc<Vec<AtomicBool>>) -> (JoinHandle<()>, KeyframeRequests) {
+    let layers = (0..3)
+        .map(|l| Layer {
+            rid: Some(LAYER_RIDS[l]),
+            delta_bytes: LAYER_DELTA_BYTES[l],
+            key_bytes: 4 * LAYER_DELTA_BYTES[l],
+            clock_base: l as u64 * 1_000_000,
+        })
+        .collect();
+    spawn_layered(c, gop, layers, sending)
+}
+
+/// The publisher loop behind [`spawn_publisher`] and [`spawn_simulcast_publisher`]. With more than one layer,
+/// payload byte 5 of each video frame is its layer.
+fn spawn_layered(
     mut c: Client,
     gop: u32,
-    sending: Arc<[AtomicBool; 3]>,
-) -> (JoinHandle<()>, Arc<[AtomicU64; 3]>) {
-    let keyframe_requests: Arc<[AtomicU64; 3]> = Arc::default();
+    layers: Vec<Layer>,
+    sending: Arc<Vec<AtomicBool>>,
+) -> (JoinHandle<()>, KeyframeRequests) {
+    let keyframe_requests: KeyframeRequests = Arc::new(layers.iter().map(|_| AtomicU64::new(0)).collect());
     let requests = keyframe_requests.clone();
     let task = tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         let mut events = Vec::new();
         let mut connected = false;
         let (mut v, mut a) = (0u32, 0u32);
-        let mut key_next = [true; 3];
+        let mut key_next = vec![true; layers.len()];
         let mut video_tick = tokio::time::interval(VIDEO_FRAME);
         let mut audio_tick = tokio::time::interval(AUDIO_FRAME);
         loop {
@@ -197,8 +174,9 @@ pub fn spawn_simulcast_publisher(
                 match e {
                     Event::Connected => connected = true,
                     Event::KeyframeRequest(req) => {
-                        let layer = req.rid.and_then(|r| LAYER_RIDS.iter().position(|l| *l == &*r));
-                        for l in layer.map_or(0..3, |l| l..l + 1) {
+                        // A request names the rid of a simulcast layer; without one it is for every layer.
+                        let asked = req.rid.and_then(|r| layers.iter().position(|l| l.rid == Some(&*r)));
+                        for l in asked.map_or(0..layers.len(), |l| l..l + 1) {
                             requests[l].fetch_add(1, Ordering::Relaxed);
                             key_next[l] = true;
                         }
@@ -215,21 +193,20 @@ pub fn spawn_simulcast_publisher(
                     }
                 }
                 _ = video_tick.tick(), if connected => {
-                    for layer in 0..3 {
-                        if !sending[layer].load(Ordering::Relaxed) {
-                            key_next[layer] = true; // a resumed layer starts with a keyframe
+                    for (i, layer) in layers.iter().enumerate() {
+                        if !sending[i].load(Ordering::Relaxed) {
+                            key_next[i] = true; // a resumed layer starts with a keyframe
                             continue;
                         }
-                        let key = key_next[layer] || v % gop == 0;
-                        key_next[layer] = false;
-                        let size = LAYER_DELTA_BYTES[layer] * if key { 4 } else { 1 };
-                        let mut frame = vec![0xAB; size];
+                        let key = key_next[i] || v % gop == 0;
+                        key_next[i] = false;
+                        let mut frame = vec![0xAB; if key { layer.key_bytes } else { layer.delta_bytes }];
                         frame[0] = if key { 0x00 } else { 0x01 };
                         frame[1..5].copy_from_slice(&v.to_be_bytes());
-                        frame[5] = layer as u8;
-                        // Each layer its own clock base, as separate RTP streams have.
-                        let ticks = u64::from(v) * 3000 + layer as u64 * 1_000_000;
-                        c.write_video(Some(LAYER_RIDS[layer]), ticks, frame);
+                        if layers.len() > 1 {
+                            frame[5] = i as u8;
+                        }
+                        c.write_video(layer.rid, u64::from(v) * 3000 + layer.clock_base, frame);
                         // One write per mutation: drain before the next layer's.
                         c.drain(&mut events).await;
                     }
