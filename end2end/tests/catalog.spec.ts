@@ -1,5 +1,5 @@
-import { expect, test, type Locator, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName, waitHydrated } from './helpers';
+import { type Locator, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, gotoHydrated, signUp, uniqueName, waitHydrated } from './helpers';
 
 // Issue #4 (catalog): a seller adds a product with an image on /sell/products, sees it listed with its
 // price and stock, edits the stock, deletes it; bad input shows a message on the field and changes nothing.

@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+import { type Browser, type Locator, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #4 (chat): in a live stream, shoppers and the seller chat; messages arrive for everyone without
 // reload and show as text, never HTML; the seller deletes a message (gone for everyone) and mutes a

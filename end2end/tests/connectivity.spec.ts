@@ -1,5 +1,5 @@
-import { expect, test, type Locator, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, logOut, signUp, uniqueName } from './helpers';
+import { type Locator, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, gotoHydrated, logOut, signUp, uniqueName } from './helpers';
 
 // The connection test page (/connectivity). The e2e server has no STUN or TURN server configured, so the
 // browser gathers host candidates only and the STUN/TURN rows must say "not configured" in plain words.

@@ -1,4 +1,19 @@
-import { expect, type Page } from '@playwright/test';
+import { expect, test as base, type Page } from '@playwright/test';
+
+/** Playwright's `test`, plus: the browser contexts a test opened (`browser.newContext()`) are closed when it
+ *  ends. The browser is shared by every test of the worker and Playwright leaves such contexts open, so an
+ *  earlier test's pages (a seller still publishing, shoppers still receiving) would otherwise run on through
+ *  the rest of the suite, taking CPU and the forwarding unit's bandwidth from later tests. */
+export const test = base.extend<{ closeContexts: void }>({
+  closeContexts: [
+    async ({ browser }, use) => {
+      await use();
+      await Promise.all(browser.contexts().map((context) => context.close()));
+    },
+    { auto: true },
+  ],
+});
+export { expect };
 
 /** Navigates to `path` and waits until the WASM bundle hydrated the page (the app then sets
  *  `data-hydrated="true"` on <body>); before that, clicks and typing would be lost. */

@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Page } from '@playwright/test';
-import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
+import { type Browser, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issues #3 and #9: a seller goes live; shoppers already on /live see the stream appear without reload,
 // open it and get playing video over real RTCPeerConnections; the seller sees the viewer count; one shopper

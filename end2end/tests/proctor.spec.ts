@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+import { type Browser, type Locator, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #5: one teacher, one co-invigilator and three students; the grid shows three live thumbnails that
 // play; both invigilators open the same student and both see playing video; a student switching tabs shows a

@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
-import { expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
+import { type Browser, type Locator, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #6: three people in one room by link see each other's playing video; one mutes and the others see
 // the muted icon; a data-channel chat message reaches both others; one leaves and the others see the tile

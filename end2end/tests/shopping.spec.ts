@@ -1,5 +1,5 @@
-import { expect, test, type Browser, type Page } from '@playwright/test';
-import { expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
+import { type Browser, type Page } from '@playwright/test';
+import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
 
 // Issue #4: the seller features a product at a special price → both shoppers see it with the list price
 // struck through; shopper A buys 2 → both shoppers see the stock go down and the seller's orders list shows

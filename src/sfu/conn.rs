@@ -481,6 +481,7 @@ impl Task {
                 // No estimate yet (str0m reports one once it can probe; never without transport-cc): the
                 // starting one.
                 let estimate = estimate.or(Some(INITIAL_ESTIMATE.as_u64()));
+                tracing::trace!(conn = %self.id, ?current, ?estimate, ?rates, "layer choice");
                 if let Some(target) = layers::choose_layer(rates, estimate, current) {
                     if Some(target) != current {
                         tracing::debug!(conn = %self.id, ?current, target, ?estimate, ?rates, "switching layer");
