@@ -84,6 +84,9 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
     let (_, mut v2) = user(&server, "ben").await;
     let (_, mut outsider) = user(&server, "cyd").await;
     assert_eq!(join(&mut v1, &room).await, Some(Delivery::Sfu));
+    // Nothing is published yet: the viewer hears so right after `joined` (its page says it waits for the seller).
+    let not_publishing = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
+    assert_eq!(v1.recv().await, not_publishing);
     assert_eq!(join(&mut v2, &room).await, Some(Delivery::Sfu));
 
     // Refusals before anything is published; each changes nothing.
@@ -156,7 +159,6 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
 
     // The seller ends the stream: viewers hear it, their connections close, and subscribing is refused.
     assert_eq!(seller_b.call("end_stream", &[("id", &stream.to_string())]).await.status(), 200);
-    let not_publishing = ServerMsg::SfuPublishing { room: room.clone(), publishing: false };
     for v in [&mut v1, &mut v2] {
         recv_until(v, |m| *m == ServerMsg::StreamEnded { stream }).await;
         recv_until(v, |m| *m == not_publishing).await;

@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use onair::sfu::{ConnId, ConnState, Sfu, SfuConfig, SfuError, SfuStream};
-use sfu_client::{assert_continuous, spawn_publisher, spawn_simulcast_publisher, spawn_subscriber, Client, KeyframeRequests, Received};
+use sfu_client::{
+    assert_continuous, spawn_publisher, spawn_publisher_ignoring, spawn_simulcast_publisher, spawn_subscriber, Client,
+    KeyframeRequests, Received,
+};
 use str0m::media::Direction;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -182,6 +185,28 @@ async fn late_subscriber_starts_on_a_keyframe() {
     assert!(sfu.stats(s).expect("stats").keyframe_requests > requests_before, "joining asked for a keyframe");
     let early_r = early.received();
     assert_continuous("early subscriber", &early_r);
+}
+
+#[tokio::test]
+async fn a_subscriber_whose_keyframe_request_was_lost_asks_again() {
+    let sfu = start_sfu().await;
+    let s = stream();
+    let (mut c, pending) = Client::new(Direction::SendOnly).await;
+    let answer = sfu.publish(s, c.offer.clone()).await.expect("publish accepted");
+    c.accept(&answer.sdp, pending);
+    // A keyframe only every 10 s, and the first request goes unanswered.
+    let (task, requests) = spawn_publisher_ignoring(c, 300, 1);
+    let mut publisher = Publisher { conn: answer.conn, state: answer.state, keyframe_requests: requests, task };
+    wait_state(&mut publisher.state, ConnState::Connected, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await; // past the publisher's first keyframe
+
+    let sub = start_subscriber(&sfu, s).await;
+    let r = sub.wait_video(30, Duration::from_secs(6)).await;
+    assert_continuous("subscriber", &r);
+    assert!(
+        publisher.keyframe_requests[0].load(Ordering::Relaxed) >= 2,
+        "the subscriber asked again for the keyframe it did not get"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@ import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, u
 // drops it without reload. The project `chromium` runs this against a server with the default delivery
 // (`sfu`: through the server's forwarding unit), the project `p2p` against one with `--live-delivery p2p`
 // (see playwright.config.ts); each checks the page says which one it uses. Through the SFU the seller sends
-// simulcast and the shoppers must reach the top layer (the camera's full resolution).
+// simulcast and each shopper must get at least the medium layer. A shopper who opens a live stream while the
+// seller's page is closed is told it waits for the seller, and the video starts when the seller is back.
 
 const PASSWORD = 'correct-horse-battery-9';
 
@@ -145,6 +146,29 @@ test('a seller goes live, three shoppers watch, one comes back, and everyone see
     await expect(watch.getByText('Stream ended').first()).toBeVisible();
   }
   await expect(ada.getByRole('heading', { name: title })).toHaveCount(0);
+});
+
+test('a shopper waits for a seller whose page is closed, and the video starts when the seller is back', async ({ browser }) => {
+  test.setTimeout(90_000);
+  const title = `Back soon ${uniqueName('t')}`;
+  const seller = await newUser(browser, 'seller', 'Sam Seller');
+  const ada = await newUser(browser, 'ada', 'Ada Shopper');
+  const path = await goLiveWithForm(seller, { title });
+
+  // The seller leaves the stream's page (it stays live for the grace period): a shopper who comes now is told
+  // what is going on instead of a connection that never comes.
+  await gotoHydrated(seller, '/live');
+  await gotoHydrated(ada, path);
+  await expect(ada.getByTestId('player')).toHaveAttribute('data-status', 'waiting');
+  await expect(ada.getByTestId('player').getByText("Waiting for the seller's video…")).toBeVisible();
+  await expect(ada.getByTestId('watch-status')).toHaveText("Waiting for the seller's video…");
+
+  // The seller comes back to the stream's page: its camera is sent again and the shopper's video plays.
+  await gotoHydrated(seller, path);
+  await expectPlaying(ada);
+
+  await seller.getByRole('button', { name: 'End stream' }).click();
+  await expect(ada.getByTestId('player')).toHaveAttribute('data-status', 'ended');
 });
 
 test('an unknown stream shows a clear page', async ({ page }) => {

@@ -126,7 +126,7 @@ test.describe('simulcast through the forwarding unit', () => {
     throttle(port, limit);
     const squeezed = Date.now();
     try {
-      await expect.poll(async () => (await resolution(shopper))[0], { timeout: 45_000 }).toBeLessThan(cw);
+      await expect.poll(async () => (await resolution(shopper))[0], { timeout: 60_000 }).toBeLessThan(cw);
     } finally {
       // What the policer dropped (a rule that matched nothing shows 0 packets).
       console.log(execFileSync('nft', ['list', 'table', 'inet', TABLE], { encoding: 'utf8' }));

@@ -94,11 +94,13 @@ pub fn delivery_for(state: &AppState, room: &RoomId) -> Option<Delivery> {
     }
 }
 
-/// After `peer` joined `room`: a viewer of a stream whose seller is at the forwarding unit hears so at once.
+/// After `peer` joined `room`: a viewer of a stream hears at once whether its seller is at the forwarding unit
+/// (`sfu_publishing` `true`: subscribe now; `false`: wait for the seller).
 pub fn member_joined(state: &AppState, peer: PeerId, room: &RoomId, role: MemberRole) {
     let (RoomId::Stream(stream), Some(live)) = (room, state.live_sfu.as_deref()) else { return };
-    if role == MemberRole::Viewer && live.is_publishing(*stream) {
-        state.hub.send(peer, &ServerMsg::SfuPublishing { room: room.clone(), publishing: true });
+    if role == MemberRole::Viewer {
+        let publishing = live.is_publishing(*stream);
+        state.hub.send(peer, &ServerMsg::SfuPublishing { room: room.clone(), publishing });
     }
 }
 

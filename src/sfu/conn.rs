@@ -29,6 +29,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 /// How often a subscriber of a simulcast stream re-chooses its layer.
 const CHOOSE_EVERY: Duration = Duration::from_millis(250);
+/// How long a subscriber waits for the keyframe of the layer it is switching to (or starting on) before it
+/// asks again: a keyframe of the top layer may take a few hundred ms to arrive, so not sooner.
+const KEYFRAME_RETRY: Duration = Duration::from_secs(1);
 /// A subscriber's current layer that delivered no frame for this long counts as paused (the publisher
 /// stopped sending it) in the next choice, without waiting for the publisher's rate window to show it.
 /// Long enough for slow sources (a dark camera at 15 fps, still scenes) not to flap between layers.
@@ -182,6 +185,11 @@ impl Mids {
             slot.get_or_insert(media.mid());
         }
         mids
+    }
+
+    /// The video m-line forwarded, if any.
+    pub(super) fn video(&self) -> Option<Mid> {
+        self.video
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -405,6 +413,8 @@ impl Task {
         let mut estimate: Option<u64> = None;
         let mut probing = (0, 0);
         let mut next_choice = started;
+        // The layer a switch waits for the keyframe of, and when to ask for it again.
+        let mut retry: (Option<usize>, Instant) = (None, started);
         // When the current layer last delivered a video frame.
         let mut last_video = started;
         let mut egress: HashMap<Mid, (u64, u64)> = HashMap::new();
@@ -490,8 +500,6 @@ impl Task {
                         } else {
                             switch_to(target, &video, &mut pending);
                         }
-                    } else if pending.is_some() {
-                        want_keyframe(target); // still waiting: ask again (the publisher coalesces)
                     }
                 }
                 let targets = layers::probe_targets(rates, pending.as_ref().or(video.as_ref()).map(|(l, _)| *l));
@@ -504,9 +512,21 @@ impl Task {
                     continue; // a mutation: drain before the next one
                 }
             }
+            // A switch still waiting for its keyframe asks again each KEYFRAME_RETRY (the request or the
+            // keyframe may have been lost; without video the subscriber's browser asks for nothing itself).
+            let waiting = pending.as_ref().map(|(l, _)| *l);
+            if waiting != retry.0 {
+                retry = (waiting, now + KEYFRAME_RETRY);
+            } else if let (Some(layer), true) = (waiting, retry.1 <= now) {
+                want_keyframe(layer);
+                retry.1 = now + KEYFRAME_RETRY;
+            }
             let mut wake_at = self.bound_wait(deadline, connected, started);
             if connected && has_video && channels.simulcast {
                 wake_at = wake_at.min(next_choice);
+            }
+            if retry.0.is_some() {
+                wake_at = wake_at.min(retry.1);
             }
 
             let wake = if wake_at <= Instant::now() {
@@ -552,11 +572,13 @@ impl Task {
                             }
                         }
                         Source::Video => {
-                            // Deltas without their references are useless: wait for a keyframe again.
+                            // Deltas without their references are useless: wait for a keyframe again, of the
+                            // layer a switch under way is waiting for if there is one, else of this one.
                             if let Some((layer, _)) = video.take() {
                                 seat.set(None);
-                                pending = None;
-                                switch_to(layer, &video, &mut pending);
+                                if pending.is_none() {
+                                    switch_to(layer, &video, &mut pending);
+                                }
                             }
                         }
                     }
@@ -695,7 +717,7 @@ fn received(result: Result<Arc<Frame>, RecvError>, from: Source) -> Wake {
 
 /// Turns the publisher's `MediaData` into a frame to forward and, for video, its simulcast layer; `None` if
 /// it is not forwarded (another m-line, a rid we do not know). Marks the layer in `want_keyframe` when its
-/// video arrived with a gap.
+/// video arrived with a gap, and clears the mark when a keyframe of it arrives.
 fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut [bool; LAYERS]) -> Option<(Frame, Option<usize>)> {
     let kind = mids.kind_of(data.mid)?;
     let layer = match kind {
@@ -704,7 +726,10 @@ fn frame_of(mids: &Mids, data: MediaData, want_keyframe: &mut [bool; LAYERS]) ->
     };
     let keyframe = data.is_keyframe();
     if let Some(layer) = layer {
-        if !data.contiguous && !keyframe {
+        if keyframe {
+            // It answers any request still waiting for its slot: no second keyframe nobody needs.
+            want_keyframe[layer] = false;
+        } else if !data.contiguous {
             want_keyframe[layer] = true;
         }
     }

@@ -40,20 +40,25 @@ pub fn rid_of(layer: usize, simulcast: bool) -> Option<Rid> {
     simulcast.then(|| Rid::from(LAYER_RIDS[layer.min(TOP)]))
 }
 
-/// Whether an SDP offer's first video m-section sends simulcast (RFC 8853 `a=simulcast:send`).
-pub fn offers_simulcast(sdp: &str) -> bool {
-    let mut in_video = false;
+/// Whether the video m-section of an SDP offer whose `a=mid:` is `video_mid` (the one forwarded) sends
+/// simulcast (RFC 8853 `a=simulcast:send`). `false` without such a section.
+pub fn offers_simulcast(sdp: &str, video_mid: &str) -> bool {
+    // (this m-section is video, its mid, it has a=simulcast:send)
+    let mut section = (false, None::<&str>, false);
+    let matches = |(video, mid, simulcast): (bool, Option<&str>, bool)| video && simulcast && mid == Some(video_mid);
     for line in sdp.lines().map(str::trim) {
         if let Some(media) = line.strip_prefix("m=") {
-            if in_video {
-                return false; // only the first video m-section is forwarded
+            if matches(section) {
+                return true;
             }
-            in_video = media.starts_with("video");
-        } else if in_video && line.starts_with("a=simulcast:") && line.contains("send") {
-            return true;
+            section = (media.starts_with("video"), None, false);
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            section.1 = Some(mid.trim());
+        } else if line.starts_with("a=simulcast:") && line.contains("send") {
+            section.2 = true;
         }
     }
-    false
+    matches(section)
 }
 
 /// Each layer's bitrate as the publisher's task last measured it, in bits per second; 0 means inactive.
@@ -132,7 +137,8 @@ pub fn choose_layer(rates: [u64; LAYERS], estimate: Option<u64>, current: Option
 
 /// What the subscriber asks str0m's bandwidth estimation for (`Bwe::set_bitrate`), in bits per second:
 /// `minimum`, the rate of the next layer above `current` (padding up to it lets the estimate grow to where that
-/// layer fits), and `desired`, the top active layer's rate with headroom. Both 0 when there is nothing above.
+/// layer fits), and `desired`, the top active layer's rate with headroom. `minimum` is 0 on the top layer; both
+/// are 0 when no layer is active or there is no current layer.
 pub fn probe_targets(rates: [u64; LAYERS], current: Option<usize>) -> (u64, u64) {
     let top = (0..LAYERS).rev().find(|&i| rates[i] > 0);
     let (Some(top), Some(current)) = (top, current) else {
@@ -286,10 +292,12 @@ mod tests {
     fn simulcast_offers_are_recognised() {
         let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
                    a=mid:1\r\na=rid:l send\r\na=rid:h send\r\na=simulcast:send l;h\r\n";
-        assert!(offers_simulcast(sdp));
-        assert!(!offers_simulcast("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n"));
-        // A simulcast line on a second video m-section does not count.
-        let second = "m=video 9 X 96\r\na=mid:0\r\nm=video 9 X 96\r\na=simulcast:send l;h\r\n";
-        assert!(!offers_simulcast(second));
+        assert!(offers_simulcast(sdp, "1"));
+        assert!(!offers_simulcast(sdp, "0"), "the audio section");
+        assert!(!offers_simulcast("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n", "0"));
+        // Only the forwarded video m-section counts, wherever it is.
+        let second = "m=video 9 X 96\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\na=simulcast:send l;h\r\n";
+        assert!(!offers_simulcast(second, "0"));
+        assert!(offers_simulcast(second, "1"));
     }
 }

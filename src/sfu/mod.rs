@@ -148,9 +148,10 @@ pub struct StreamStats {
     pub packets_forwarded: u64,
     /// NACKs received from subscribers (str0m egress stats, updated once a second).
     pub nacks: u64,
-    /// Keyframes wanted by subscribers: their PLI/FIR, joins and lag recoveries.
+    /// Keyframes wanted by subscribers: their PLI/FIR, joins, layer switches, lag recoveries, and the repeats
+    /// of a switch still waiting for its keyframe (one per second).
     pub keyframe_wanted: u64,
-    /// Keyframe requests sent to the publisher after coalescing (at most one per 500 ms).
+    /// Keyframe requests sent to the publisher after coalescing (per layer at most one per 500 ms).
     pub keyframe_requests: u64,
     /// Times a subscriber's video fell more than the frame buffer behind and skipped to the next keyframe
     /// (audio that falls behind just skips).
@@ -329,7 +330,7 @@ impl Sfu {
         }
         let (rtc, creds, answer, first) = self.accept(&offer_sdp, false)?;
         let mids = conn::Mids::from_offer(&rtc, &offer_sdp, true);
-        let simulcast = layers::offers_simulcast(&offer_sdp);
+        let simulcast = mids.video().is_some_and(|mid| layers::offers_simulcast(&offer_sdp, &mid.to_string()));
         if mids.is_empty() {
             return Err(SfuError::BadSdp("a publisher must send audio or video".into()));
         }

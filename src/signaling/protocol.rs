@@ -374,7 +374,7 @@ pub enum ServerMsg {
     /// The forwarding unit's side of an `sfu_signal` exchange in `room`: the `answer` to your offer.
     SfuSignal { room: RoomId, signal: Signal },
     /// Whether the seller's media is at the forwarding unit (its connection is up): sent to a viewer right
-    /// after `joined` when it is, and to every viewer whenever it changes. On `true`, (re)subscribe with an
+    /// after `joined` (`true` or `false`), and to every viewer whenever it changes. On `true`, (re)subscribe with an
     /// `sfu_signal` offer; on `false`, the viewer's connection has been closed (the seller dropped or
     /// ended), wait for the next `true`.
     SfuPublishing { room: RoomId, publishing: bool },

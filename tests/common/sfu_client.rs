@@ -122,8 +122,14 @@ struct Layer {
 /// frame tag: bit 0 clear = keyframe, sent every `gop` frames and at once when asked. Returns the task and the
 /// count of keyframe requests it got (one entry).
 pub fn spawn_publisher(c: Client, gop: u32) -> (JoinHandle<()>, KeyframeRequests) {
+    spawn_publisher_ignoring(c, gop, 0)
+}
+
+/// [`spawn_publisher`] that counts but does not answer its first `ignore_first` keyframe requests (as if they
+/// were lost on the way).
+pub fn spawn_publisher_ignoring(c: Client, gop: u32, ignore_first: u64) -> (JoinHandle<()>, KeyframeRequests) {
     let layer = Layer { rid: None, delta_bytes: 600, key_bytes: 3000, clock_base: 0 };
-    spawn_layered(c, gop, vec![layer], Arc::new(vec![AtomicBool::new(true)]))
+    spawn_layered(c, gop, vec![layer], Arc::new(vec![AtomicBool::new(true)]), ignore_first)
 }
 
 /// The simulcast layers of [`Client::new_simulcast`], lowest first.
@@ -138,7 +144,11 @@ pub const LAYER_DELTA_BYTES: [usize; 3] = [100, 300, 600];
 /// that layer, as Chrome does when its uplink is short), payload byte 5 = the layer; keyframes every `gop`
 /// frames and when a layer's keyframe is asked (str0m reports the rid). Audio as in [`spawn_publisher`].
 /// Returns the task and the keyframe requests it got per layer.
-pub fn spawn_simulcast_publisher(c: Client, gop: u32, sending: Arc<Vec<AtomicBool>>) -> (JoinHandle<()>, KeyframeRequests) {
+pub fn spawn_simulcast_publisher(
+    c: Client,
+    gop: u32,
+    sending: Arc<Vec<AtomicBool>>,
+) -> (JoinHandle<()>, KeyframeRequests) {
     let layers = (0..3)
         .map(|l| Layer {
             rid: Some(LAYER_RIDS[l]),
@@ -147,7 +157,7 @@ pub fn spawn_simulcast_publisher(c: Client, gop: u32, sending: Arc<Vec<AtomicBoo
             clock_base: l as u64 * 1_000_000,
         })
         .collect();
-    spawn_layered(c, gop, layers, sending)
+    spawn_layered(c, gop, layers, sending, 0)
 }
 
 /// The publisher loop behind [`spawn_publisher`] and [`spawn_simulcast_publisher`]. With more than one layer,
@@ -157,6 +167,7 @@ fn spawn_layered(
     gop: u32,
     layers: Vec<Layer>,
     sending: Arc<Vec<AtomicBool>>,
+    ignore_first: u64,
 ) -> (JoinHandle<()>, KeyframeRequests) {
     let keyframe_requests: KeyframeRequests = Arc::new(layers.iter().map(|_| AtomicU64::new(0)).collect());
     let requests = keyframe_requests.clone();
@@ -177,8 +188,8 @@ fn spawn_layered(
                         // A request names the rid of a simulcast layer; without one it is for every layer.
                         let asked = req.rid.and_then(|r| layers.iter().position(|l| l.rid == Some(&*r)));
                         for l in asked.map_or(0..layers.len(), |l| l..l + 1) {
-                            requests[l].fetch_add(1, Ordering::Relaxed);
-                            key_next[l] = true;
+                            let n = requests[l].fetch_add(1, Ordering::Relaxed);
+                            key_next[l] |= n >= ignore_first;
                         }
                     }
                     _ => {}

@@ -21,6 +21,9 @@ pub enum WatchStatus {
     Connecting,
     /// Media is flowing.
     Connected,
+    /// The stream is live but the seller's media is not there now (their page is closed or still connecting
+    /// to the server); the video starts by itself when it comes.
+    WaitingForSeller,
     /// The seller's or our connection dropped; trying again.
     Reconnecting,
     /// The seller ended the stream.
@@ -34,6 +37,7 @@ impl WatchStatus {
         match self {
             Self::Connecting => "Connecting…",
             Self::Connected => "Connected",
+            Self::WaitingForSeller => "Waiting for the seller's video…",
             Self::Reconnecting => "Reconnecting…",
             Self::Ended => "Stream ended",
             Self::Failed => "Connection failed",
@@ -44,6 +48,7 @@ impl WatchStatus {
         match self {
             Self::Connecting => "connecting",
             Self::Connected => "connected",
+            Self::WaitingForSeller => "waiting",
             Self::Reconnecting => "reconnecting",
             Self::Ended => "ended",
             Self::Failed => "failed",
@@ -291,6 +296,12 @@ fn WatchView(detail: StreamDetail) -> impl IntoView {
                                 <p class="overlay-title">"Connection failed"</p>
                                 <p>"We could not reach the seller's video. Check your network and try again."</p>
                                 <button type="button" class="btn" on:click=move |_| retry.update(|n| *n += 1)>"Retry"</button>
+                            </div>
+                        }.into_any()),
+                        WatchStatus::WaitingForSeller => Some(view! {
+                            <div class="video-overlay">
+                                <p class="overlay-title">{WatchStatus::WaitingForSeller.label()}</p>
+                                <p>"The seller's camera is not connected right now. The video starts by itself when it is."</p>
                             </div>
                         }.into_any()),
                         other => Some(view! { <p class="video-overlay">{other.label()}</p> }.into_any()),
@@ -678,7 +689,7 @@ mod browser {
                         set_status(if s.publisher.is_some() {
                             WatchStatus::Connecting
                         } else {
-                            WatchStatus::Reconnecting
+                            WatchStatus::WaitingForSeller
                         });
                     }
                     ServerMsg::PeerJoined { room, peer }
@@ -690,7 +701,7 @@ mod browser {
                     ServerMsg::PeerLeft { room, peer } if *room == handler_room && s.publisher == Some(*peer) => {
                         s.publisher = None;
                         s.close_peer();
-                        set_status(WatchStatus::Reconnecting);
+                        set_status(WatchStatus::WaitingForSeller);
                     }
                     ServerMsg::Signal { room, from, signal, .. } if *room == handler_room => {
                         let fresh = !matches!(&s.peer, Some((p, _)) if p == from);
@@ -727,7 +738,7 @@ mod browser {
                         }
                         s.close_peer();
                         if !*publishing {
-                            set_status(WatchStatus::Reconnecting);
+                            set_status(WatchStatus::WaitingForSeller);
                             return;
                         }
                         match Peer::new(&handler_room, false, sfu_sender(handler_room.clone()), on_peer_event.clone()) {
@@ -749,7 +760,7 @@ mod browser {
                     }
                     ServerMsg::Error { code: ErrorCode::NotPublishing, .. } => {
                         s.close_peer();
-                        set_status(WatchStatus::Reconnecting);
+                        set_status(WatchStatus::WaitingForSeller);
                     }
                     // The server refused our offer to the forwarding unit: no answer will come; offer Retry.
                     ServerMsg::Error { code: ErrorCode::InvalidSignal | ErrorCode::Forbidden, room: None, .. }
@@ -759,7 +770,7 @@ mod browser {
                         status.set(WatchStatus::Failed);
                     }
                     ServerMsg::PublisherStatus { stream: id, connected } if *id == stream => {
-                        set_status(if *connected { WatchStatus::Connecting } else { WatchStatus::Reconnecting });
+                        set_status(if *connected { WatchStatus::Connecting } else { WatchStatus::WaitingForSeller });
                     }
                     ServerMsg::ViewerCount { stream: id, viewers: n } if *id == stream => viewers.set(*n),
                     ServerMsg::StreamEnded { stream: id } if *id == stream => {
