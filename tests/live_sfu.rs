@@ -74,6 +74,37 @@ fn offer(signal_of: &RtcClient) -> Signal {
 }
 
 #[sqlx::test]
+async fn a_flood_of_offers_is_refused_per_user(pool: PgPool) {
+    let server = TestServer::start_with(pool, |c| c.sfu_offers_per_minute = 3).await;
+    let (seller_b, mut seller) = user(&server, "sam").await;
+    let stream = go_live(&seller_b, "Vintage cameras").await;
+    let room = RoomId::Stream(stream);
+    join(&mut seller, &room).await;
+    let (_, mut ada) = user(&server, "ada").await;
+    let (_, mut ben) = user(&server, "ben").await;
+    join(&mut ada, &room).await;
+    join(&mut ben, &room).await;
+    let (receiving, _) = RtcClient::new(Direction::RecvOnly).await;
+    for _ in 0..3 {
+        assert_eq!(refused(&mut ada, &room, offer(&receiving)).await, ErrorCode::NotPublishing);
+    }
+    assert_eq!(
+        refused(&mut ada, &room, offer(&receiving)).await,
+        ErrorCode::RateLimited,
+        "the fourth offer in a minute"
+    );
+    // Only offers count, and only the sender's.
+    let candidate = Signal::Candidate {
+        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    };
+    assert_eq!(refused(&mut ada, &room, candidate).await, ErrorCode::InvalidSignal);
+    assert_eq!(refused(&mut ben, &room, offer(&receiving)).await, ErrorCode::NotPublishing);
+}
+
+#[sqlx::test]
 async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: PgPool) {
     let server = TestServer::start(pool).await;
     let (seller_b, mut seller) = user(&server, "sam").await;

@@ -118,6 +118,11 @@ pub struct Config {
     /// 5 s / this number).
     #[arg(long = "chat-messages-per-5s", env = "ONAIR_CHAT_MESSAGES_PER_5S", default_value_t = 5)]
     pub chat_messages_per_5s: u32,
+    /// Offers to the forwarding unit (`sfu_signal` offers) one user may make per minute: a burst of this many,
+    /// then one more every minute / this number. Each offer starts a WebRTC connection at the server; a page
+    /// makes one when it opens, reconnects or retries.
+    #[arg(long = "sfu-offers-per-minute", env = "ONAIR_SFU_OFFERS_PER_MINUTE", default_value_t = 30)]
+    pub sfu_offers_per_minute: u32,
 }
 
 /// How live streams reach their viewers (`--live-delivery`).

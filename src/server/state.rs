@@ -29,6 +29,8 @@ pub struct AppState {
     pub login_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     /// Chat messages per user (`--chat-messages-per-5s`).
     pub chat_limiter: Arc<DefaultKeyedRateLimiter<crate::ids::UserId>>,
+    /// `sfu_signal` offers per user ([`crate::server::config::Config::sfu_offers_per_minute`]).
+    pub sfu_offer_limiter: Arc<DefaultKeyedRateLimiter<crate::ids::UserId>>,
     /// Live-stream timers (seller grace periods).
     pub live: Arc<crate::live::service::LiveState>,
     /// Rendered `/live` pages for signed-out visitors (sub-second, see `live::page_cache`).
@@ -61,6 +63,9 @@ impl AppState {
             leptos_options,
             login_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(per_minute))),
             chat_limiter: Arc::new(RateLimiter::keyed(chat_quota(config.chat_messages_per_5s))),
+            sfu_offer_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(
+                NonZeroU32::new(config.sfu_offers_per_minute.max(1)).expect("max(1) is non-zero"),
+            ))),
             config: Arc::new(config),
             live: Arc::default(),
             live_page_cache: Arc::default(),

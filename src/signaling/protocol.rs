@@ -291,6 +291,9 @@ pub enum ErrorCode {
     NotPublishing,
     /// An `sfu_signal` whose SDP or ICE candidate did not parse, or a candidate before any offer.
     InvalidSignal,
+    /// Too many `sfu_signal` offers from this user in a short time (30 a minute by default); nothing was
+    /// changed, try again in a few seconds.
+    RateLimited,
 }
 
 /// What the server sends.
@@ -488,6 +491,7 @@ mod tests {
             ErrorCode::RoomFull,
             ErrorCode::NotPublishing,
             ErrorCode::InvalidSignal,
+            ErrorCode::RateLimited,
         ] {
             round_trip(ServerMsg::Error { code, message: "no".into(), room: None });
             round_trip(ServerMsg::Error { code, message: "no".into(), room: Some(room()) });

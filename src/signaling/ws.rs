@@ -6,7 +6,7 @@ use crate::live::service as live;
 use crate::server::state::AppState;
 use crate::signaling::hub::{Outbox, Registration};
 use crate::signaling::protocol::{
-    close_code, ClientMsg, ErrorCode, IceConfig, MemberRole, RoomId, ServerMsg, MAX_MESSAGE_BYTES,
+    close_code, ClientMsg, ErrorCode, IceConfig, MemberRole, RoomId, ServerMsg, Signal, MAX_MESSAGE_BYTES,
     MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
 };
 use axum::body::Bytes;
@@ -268,6 +268,7 @@ fn error_message(code: ErrorCode) -> &'static str {
         ErrorCode::RoomFull => "This room is full.",
         ErrorCode::NotPublishing => "The seller's video is not at the server right now; wait for it.",
         ErrorCode::InvalidSignal => "That offer or ICE candidate could not be read.",
+        ErrorCode::RateLimited => "Too many connection attempts; try again in a few seconds.",
     }
 }
 
@@ -303,6 +304,12 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
             Ok(())
         }
         ClientMsg::Signal { room, to, signal } => hub.relay(peer, &room, to, signal),
+        // Each offer starts a connection at the forwarding unit: a flood of them is refused before anything.
+        ClientMsg::SfuSignal { signal: Signal::Offer { .. }, .. }
+            if state.sfu_offer_limiter.check_key(&user.id).is_err() =>
+        {
+            Err(ErrorCode::RateLimited)
+        }
         ClientMsg::SfuSignal { room, signal } => crate::live::delivery::handle_signal(state, peer, room, signal).await,
         ClientMsg::Ping { nonce } => {
             hub.send(peer, &ServerMsg::Pong { nonce });

@@ -763,9 +763,11 @@ mod browser {
                         set_status(WatchStatus::WaitingForSeller);
                     }
                     // The server refused our offer to the forwarding unit: no answer will come; offer Retry.
-                    ServerMsg::Error { code: ErrorCode::InvalidSignal | ErrorCode::Forbidden, room: None, .. }
-                        if s.sfu.is_some() =>
-                    {
+                    ServerMsg::Error {
+                        code: ErrorCode::InvalidSignal | ErrorCode::Forbidden | ErrorCode::RateLimited,
+                        room: None,
+                        ..
+                    } if s.sfu.is_some() => {
                         s.close_peer();
                         status.set(WatchStatus::Failed);
                     }
