@@ -105,6 +105,33 @@ async fn a_flood_of_offers_is_refused_per_user(pool: PgPool) {
 }
 
 #[sqlx::test]
+async fn a_second_page_of_the_seller_takes_over_publishing_and_the_first_is_told(pool: PgPool) {
+    let server = TestServer::start(pool).await;
+    let (seller_b, mut first) = user(&server, "sam").await;
+    let mut second = Client::connect(&server, &seller_b).await;
+    let stream = go_live(&seller_b, "Vintage cameras").await;
+    let room = RoomId::Stream(stream);
+    join(&mut first, &room).await;
+    join(&mut second, &room).await;
+    let (mut one, pending) = RtcClient::new(Direction::SendOnly).await;
+    negotiate(&mut first, &room, &mut one, pending).await;
+    let (mut two, pending) = RtcClient::new(Direction::SendOnly).await;
+    negotiate(&mut second, &room, &mut two, pending).await;
+    let told = recv_until(&mut first, |m| matches!(m, ServerMsg::Error { .. })).await;
+    assert!(
+        matches!(&told, ServerMsg::Error { code: ErrorCode::PublishingElsewhere, room: Some(r), .. } if *r == room),
+        "{told:?}"
+    );
+    // The page that took over is not told anything of the kind.
+    let (_, mut ada) = user(&server, "ada").await;
+    join(&mut ada, &room).await;
+    let next =
+        recv_until(&mut second, |m| matches!(m, ServerMsg::Error { .. } | ServerMsg::ViewerCount { viewers: 1, .. }))
+            .await;
+    assert!(matches!(next, ServerMsg::ViewerCount { viewers: 1, .. }), "{next:?}");
+}
+
+#[sqlx::test]
 async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: PgPool) {
     let server = TestServer::start(pool).await;
     let (seller_b, mut seller) = user(&server, "sam").await;

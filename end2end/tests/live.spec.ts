@@ -171,6 +171,41 @@ test('a shopper waits for a seller whose page is closed, and the video starts wh
   await expect(ada.getByTestId('player')).toHaveAttribute('data-status', 'ended');
 });
 
+test('a seller who opens the stream in a second tab sends from there; the first tab pauses and can take it back', async ({ browser }) => {
+  test.skip(expectedDelivery() === 'p2p', 'one publishing page per stream is the forwarding unit\'s rule');
+  test.setTimeout(120_000);
+  const title = `Two tabs ${uniqueName('t')}`;
+  const seller = await newUser(browser, 'seller', 'Sam Seller');
+  const ada = await newUser(browser, 'ada', 'Ada Shopper');
+  const path = await goLiveWithForm(seller, { title });
+  await gotoHydrated(ada, path);
+  await expectPlaying(ada);
+
+  // The seller opens the stream again in a second tab: that one sends now, the first one says so and pauses.
+  const second = await seller.context().newPage();
+  await gotoHydrated(second, path);
+  await expect(seller.getByTestId('publishing-elsewhere')).toBeVisible({ timeout: 15_000 });
+  await expect(seller.getByTestId('publishing-elsewhere')).toContainText('Sending from another tab');
+  await expect(second.getByTestId('publishing-elsewhere')).toHaveCount(0);
+  await expect(second.getByTestId('sfu-subscribers')).toHaveText('1', { timeout: 20_000 });
+  await expectPlaying(ada);
+  // No tug of war: longer than a page's reconnect delay later, the same tab sends and Ada still watches.
+  await second.waitForTimeout(5_000);
+  await expect(seller.getByTestId('publishing-elsewhere')).toBeVisible();
+  await expect(second.getByTestId('publishing-elsewhere')).toHaveCount(0);
+  await expectPlaying(ada);
+
+  // The first tab takes it back.
+  await seller.getByRole('button', { name: 'Send from this tab' }).click();
+  await expect(second.getByTestId('publishing-elsewhere')).toBeVisible({ timeout: 15_000 });
+  await expect(seller.getByTestId('publishing-elsewhere')).toHaveCount(0);
+  await expect(seller.getByTestId('sfu-subscribers')).toHaveText('1', { timeout: 20_000 });
+  await expectPlaying(ada);
+
+  await seller.getByRole('button', { name: 'End stream' }).click();
+  await expect(ada.getByTestId('player')).toHaveAttribute('data-status', 'ended');
+});
+
 test('an unknown stream shows a clear page', async ({ page }) => {
   await gotoHydrated(page, '/live/0190a000-0000-7000-8000-000000000000');
   await expect(page.getByRole('heading', { name: 'Stream not found' })).toBeVisible();

@@ -149,9 +149,24 @@ pub async fn handle_signal(state: &AppState, peer: PeerId, room: RoomId, signal:
             }
             let answer = match role {
                 MemberRole::Publisher => match live.sfu.publish(stream.into(), sdp.clone()).await {
-                    // The seller's newest connection wins (e.g. a page that reconnected before the server
-                    // noticed the old socket was gone).
+                    // The seller's newest connection wins (a second tab or device, or a page that reconnected
+                    // before the server noticed the old socket was gone); the other page is told, so that it
+                    // stops instead of taking the stream back.
                     Err(SfuError::AlreadyPublishing) => {
+                        let others: Vec<PeerId> = live
+                            .lock()
+                            .conns
+                            .keys()
+                            .filter(|(p, s)| *s == stream && *p != peer)
+                            .map(|(p, _)| *p)
+                            .collect();
+                        for other in others {
+                            if state.hub.role_of(other, &room) == Some(MemberRole::Publisher) {
+                                let code = ErrorCode::PublishingElsewhere;
+                                let message = crate::signaling::ws::error_message(code).into();
+                                state.hub.send(other, &ServerMsg::Error { code, message, room: Some(room.clone()) });
+                            }
+                        }
                         close_stream(live, stream);
                         live.sfu.publish(stream.into(), sdp).await
                     }

@@ -294,6 +294,10 @@ pub enum ErrorCode {
     /// Too many `sfu_signal` offers from this user in a short time (30 a minute by default); nothing was
     /// changed, try again in a few seconds.
     RateLimited,
+    /// Sent, with `room`, to a seller's page whose forwarding-unit connection was closed because another page
+    /// of the same seller (a second tab or device) published the stream: it should stop sending and not
+    /// reconnect until its user asks to send from it again (which makes the other page get this).
+    PublishingElsewhere,
 }
 
 /// What the server sends.
@@ -492,6 +496,7 @@ mod tests {
             ErrorCode::NotPublishing,
             ErrorCode::InvalidSignal,
             ErrorCode::RateLimited,
+            ErrorCode::PublishingElsewhere,
         ] {
             round_trip(ServerMsg::Error { code, message: "no".into(), room: None });
             round_trip(ServerMsg::Error { code, message: "no".into(), room: Some(room()) });

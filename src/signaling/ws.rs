@@ -258,7 +258,8 @@ fn close_for_parse_error(err: &serde_json::Error) -> (u16, &'static str) {
     }
 }
 
-fn error_message(code: ErrorCode) -> &'static str {
+/// The text sent with an `error` of `code`, for people (clients act on the code).
+pub fn error_message(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::NotInRoom => "Join the room first.",
         ErrorCode::PeerNotInRoom => "That peer is not in this room.",
@@ -269,6 +270,7 @@ fn error_message(code: ErrorCode) -> &'static str {
         ErrorCode::NotPublishing => "The seller's video is not at the server right now; wait for it.",
         ErrorCode::InvalidSignal => "That offer or ICE candidate could not be read.",
         ErrorCode::RateLimited => "Too many connection attempts; try again in a few seconds.",
+        ErrorCode::PublishingElsewhere => "Your video is now sent from another tab or device.",
     }
 }
 

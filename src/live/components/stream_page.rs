@@ -158,6 +158,9 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
     let ended = RwSignal::new(false);
     let link_ok = RwSignal::new(true);
     let media_error = RwSignal::new(None::<String>);
+    // Another tab or device of this seller sends the video now (delivery `sfu`); bumped to take it back.
+    let elsewhere = RwSignal::new(false);
+    let take_back = RwSignal::new(0u32);
     let now = use_now(1000);
     let started = detail.started_at_ms;
     let video = NodeRef::<leptos::html::Video>::new();
@@ -173,7 +176,7 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
     });
 
     #[cfg(feature = "hydrate")]
-    browser::publish(stream, video, viewers, ended, link_ok, media_error, sfu_subscribers);
+    browser::publish(stream, video, viewers, ended, link_ok, media_error, sfu_subscribers, elsewhere, take_back);
 
     view! {
         <Title text=detail.title.clone()/>
@@ -189,6 +192,15 @@ fn SellerView(detail: StreamDetail) -> impl IntoView {
                         </div>
                     })}
                     {move || media_error.get().map(|msg| view! { <div class="video-overlay" role="alert"><p>{msg}</p></div> })}
+                    {move || (elsewhere.get() && !ended.get()).then(|| view! {
+                        <div class="video-overlay" role="status" data-testid="publishing-elsewhere">
+                            <p class="overlay-title">"Sending from another tab"</p>
+                            <p>"Your viewers now get your video from another tab or device. This tab is paused."</p>
+                            <button type="button" class="btn" on:click=move |_| take_back.update(|n| *n += 1)>
+                                "Send from this tab"
+                            </button>
+                        </div>
+                    })}
                 </div>
                 <Show when=move || !ended.get()>
                     <crate::ui::media_toggles::MediaToggles video=video/>
@@ -466,6 +478,8 @@ mod browser {
         link_ok: RwSignal<bool>,
         media_error: RwSignal<Option<String>>,
         sfu_subscribers: RwSignal<Option<u32>>,
+        elsewhere: RwSignal<bool>,
+        take_back: RwSignal<u32>,
     ) {
         let room = RoomId::Stream(stream);
         let state = Rc::new(RefCell::new(Publisher {
@@ -484,7 +498,10 @@ mod browser {
                 if *room == handler_room {
                     handler_state.borrow_mut().delivery = Delivery::Sfu;
                     sfu_subscribers.set(Some(0));
-                    Publisher::connect_sfu(&handler_state);
+                    // A page paused for another one stays paused through a reconnect of its WebSocket.
+                    if !elsewhere.get_untracked() {
+                        Publisher::connect_sfu(&handler_state);
+                    }
                     return;
                 }
             }
@@ -530,10 +547,19 @@ mod browser {
                     ServerMsg::ViewerCount { stream: id, viewers: n } if *id == stream => viewers.set(*n),
                     ServerMsg::StreamEnded { stream: id } if *id == stream => ended.set(true),
                     ServerMsg::Error { code: ErrorCode::NoSuchRoom, .. } => ended.set(true),
-                    // The server refused our offer to the forwarding unit: no answer will come.
-                    ServerMsg::Error { code: ErrorCode::InvalidSignal | ErrorCode::Forbidden, room: None, .. }
-                        if s.sfu.is_some() =>
+                    // Another page of ours publishes now: stop (no reconnect) until the seller takes it back.
+                    ServerMsg::Error { code: ErrorCode::PublishingElsewhere, room: Some(r), .. }
+                        if *r == handler_room =>
                     {
+                        s.close_all();
+                        elsewhere.set(true);
+                    }
+                    // The server refused our offer to the forwarding unit: no answer will come.
+                    ServerMsg::Error {
+                        code: ErrorCode::InvalidSignal | ErrorCode::Forbidden | ErrorCode::RateLimited,
+                        room: None,
+                        ..
+                    } if s.sfu.is_some() => {
                         if let Some(peer) = s.sfu.take() {
                             peer.close();
                         }
@@ -572,6 +598,17 @@ mod browser {
             if !ended.get_untracked() {
                 client::join(room);
             }
+        });
+
+        // "Send from this tab": publish again (the other page is then told to stop).
+        let take_back_state = send_wrapper::SendWrapper::new(state.clone());
+        Effect::new(move |prev: Option<u32>| {
+            let n = take_back.get();
+            if prev.is_some_and(|p| p != n) {
+                elsewhere.set(false);
+                Publisher::connect_sfu(&take_back_state);
+            }
+            n
         });
 
         // Ending (by the button or by the server) and leaving the page stop the camera.
