@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::format::PayloadParams;
-use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid};
+use str0m::media::{KeyframeRequestKind, MediaData, MediaKind, MediaTime, Mid, Rids};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
@@ -164,6 +164,9 @@ impl Channels {
 pub(super) struct Mids {
     audio: Option<Mid>,
     video: Option<Mid>,
+    /// A publisher's video m-line was negotiated with simulcast rids (RFC 8851/8853: str0m then expects
+    /// specific rids on it).
+    simulcast: bool,
 }
 
 impl Mids {
@@ -182,14 +185,19 @@ impl Mids {
                 MediaKind::Audio => &mut mids.audio,
                 MediaKind::Video => &mut mids.video,
             };
-            slot.get_or_insert(media.mid());
+            if slot.is_none() {
+                *slot = Some(media.mid());
+                if media.kind() == MediaKind::Video {
+                    mids.simulcast = publisher && matches!(media.rids_rx(), Rids::Specific(_));
+                }
+            }
         }
         mids
     }
 
-    /// The video m-line forwarded, if any.
-    pub(super) fn video(&self) -> Option<Mid> {
-        self.video
+    /// Whether the forwarded video m-line carries simulcast layers (a publisher's only).
+    pub(super) fn simulcast(&self) -> bool {
+        self.simulcast
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -40,27 +40,6 @@ pub fn rid_of(layer: usize, simulcast: bool) -> Option<Rid> {
     simulcast.then(|| Rid::from(LAYER_RIDS[layer.min(TOP)]))
 }
 
-/// Whether the video m-section of an SDP offer whose `a=mid:` is `video_mid` (the one forwarded) sends
-/// simulcast (RFC 8853 `a=simulcast:send`). `false` without such a section.
-pub fn offers_simulcast(sdp: &str, video_mid: &str) -> bool {
-    // (this m-section is video, its mid, it has a=simulcast:send)
-    let mut section = (false, None::<&str>, false);
-    let matches = |(video, mid, simulcast): (bool, Option<&str>, bool)| video && simulcast && mid == Some(video_mid);
-    for line in sdp.lines().map(str::trim) {
-        if let Some(media) = line.strip_prefix("m=") {
-            if matches(section) {
-                return true;
-            }
-            section = (media.starts_with("video"), None, false);
-        } else if let Some(mid) = line.strip_prefix("a=mid:") {
-            section.1 = Some(mid.trim());
-        } else if line.starts_with("a=simulcast:") && line.contains("send") {
-            section.2 = true;
-        }
-    }
-    matches(section)
-}
-
 /// Each layer's bitrate as the publisher's task last measured it, in bits per second; 0 means inactive.
 /// Shared (atomics) between the publisher task, which writes it once per [`RATE_WINDOW`], and the subscriber
 /// tasks, which read it to choose their layer.
@@ -286,18 +265,5 @@ mod tests {
         // A switch with no time between still moves forward.
         let again = clock.map(MediaTime::from_90khz(5), at(500), 1).numer();
         assert_eq!(again, first + 30_001);
-    }
-
-    #[test]
-    fn simulcast_offers_are_recognised() {
-        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
-                   a=mid:1\r\na=rid:l send\r\na=rid:h send\r\na=simulcast:send l;h\r\n";
-        assert!(offers_simulcast(sdp, "1"));
-        assert!(!offers_simulcast(sdp, "0"), "the audio section");
-        assert!(!offers_simulcast("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\n", "0"));
-        // Only the forwarded video m-section counts, wherever it is.
-        let second = "m=video 9 X 96\r\na=mid:0\r\nm=video 9 X 96\r\na=mid:1\r\na=simulcast:send l;h\r\n";
-        assert!(!offers_simulcast(second, "0"));
-        assert!(offers_simulcast(second, "1"));
     }
 }

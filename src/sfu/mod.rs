@@ -330,7 +330,7 @@ impl Sfu {
         }
         let (rtc, creds, answer, first) = self.accept(&offer_sdp, false)?;
         let mids = conn::Mids::from_offer(&rtc, &offer_sdp, true);
-        let simulcast = mids.video().is_some_and(|mid| layers::offers_simulcast(&offer_sdp, &mid.to_string()));
+        let simulcast = mids.simulcast();
         if mids.is_empty() {
             return Err(SfuError::BadSdp("a publisher must send audio or video".into()));
         }
