@@ -11,6 +11,7 @@ use crate::server::config::{Config, LiveDelivery};
 use crate::server::state::AppState;
 use crate::sfu::{ConnId, ConnState, Sfu, SfuConfig, SfuError};
 use crate::signaling::protocol::{Delivery, ErrorCode, MemberRole, RoomId, ServerMsg, Signal};
+use crate::signaling::ws::error_msg;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Mutex;
@@ -162,9 +163,8 @@ pub async fn handle_signal(state: &AppState, peer: PeerId, room: RoomId, signal:
                             .collect();
                         for other in others {
                             if state.hub.role_of(other, &room) == Some(MemberRole::Publisher) {
-                                let code = ErrorCode::PublishingElsewhere;
-                                let message = crate::signaling::ws::error_message(code).into();
-                                state.hub.send(other, &ServerMsg::Error { code, message, room: Some(room.clone()) });
+                                let told = error_msg(ErrorCode::PublishingElsewhere, Some(room.clone()));
+                                state.hub.send(other, &told);
                             }
                         }
                         close_stream(live, stream);

@@ -258,8 +258,12 @@ fn close_for_parse_error(err: &serde_json::Error) -> (u16, &'static str) {
     }
 }
 
-/// The text sent with an `error` of `code`, for people (clients act on the code).
-pub fn error_message(code: ErrorCode) -> &'static str {
+/// The `error` message for `code` (about `room`, if given), with its text for people (clients act on the code).
+pub fn error_msg(code: ErrorCode, room: Option<RoomId>) -> ServerMsg {
+    ServerMsg::Error { code, message: error_message(code).into(), room }
+}
+
+fn error_message(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::NotInRoom => "Join the room first.",
         ErrorCode::PeerNotInRoom => "That peer is not in this room.",
@@ -291,10 +295,7 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
                     live::member_joined(state, &room, role).await;
                     crate::proctor::service::member_joined(state, user, &room, role).await;
                 }
-                Err(code) => {
-                    let message = error_message(code).into();
-                    hub.send(peer, &ServerMsg::Error { code, message, room: Some(room) });
-                }
+                Err(code) => hub.send(peer, &error_msg(code, Some(room))),
             }
             Ok(())
         }
@@ -340,7 +341,7 @@ async fn handle(state: &AppState, user: &User, peer: crate::ids::PeerId, msg: Cl
 /// Answers a refused request with `error`.
 fn refuse_on_error(state: &AppState, peer: crate::ids::PeerId, result: Result<(), ErrorCode>) {
     if let Err(code) = result {
-        state.hub.send(peer, &ServerMsg::Error { code, message: error_message(code).into(), room: None });
+        state.hub.send(peer, &error_msg(code, None));
     }
 }
 
