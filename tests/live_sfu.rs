@@ -69,6 +69,16 @@ async fn wait_video(received: &Arc<Mutex<Received>>, frames: usize, limit: Durat
     }
 }
 
+/// A well-formed host candidate (for signals that are refused before any offer).
+fn host_candidate() -> Signal {
+    Signal::Candidate {
+        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+        username_fragment: None,
+    }
+}
+
 fn offer(signal_of: &RtcClient) -> Signal {
     Signal::Offer { sdp: signal_of.offer.clone() }
 }
@@ -94,13 +104,7 @@ async fn a_flood_of_offers_is_refused_per_user(pool: PgPool) {
         "the fourth offer in a minute"
     );
     // Only offers count, and only the sender's.
-    let candidate = Signal::Candidate {
-        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
-        sdp_mid: Some("0".into()),
-        sdp_m_line_index: Some(0),
-        username_fragment: None,
-    };
-    assert_eq!(refused(&mut ada, &room, candidate).await, ErrorCode::InvalidSignal);
+    assert_eq!(refused(&mut ada, &room, host_candidate()).await, ErrorCode::InvalidSignal);
     assert_eq!(refused(&mut ben, &room, offer(&receiving)).await, ErrorCode::NotPublishing);
 }
 
@@ -153,13 +157,11 @@ async fn only_the_seller_publishes_and_viewers_of_a_live_stream_subscribe(pool: 
     assert_eq!(refused(&mut v1, &room, offer(&sending)).await, ErrorCode::Forbidden, "a viewer may not publish");
     assert_eq!(refused(&mut v1, &room, offer(&receiving)).await, ErrorCode::NotPublishing);
     assert_eq!(refused(&mut outsider, &room, offer(&receiving)).await, ErrorCode::NotInRoom);
-    let candidate = Signal::Candidate {
-        candidate: "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host".into(),
-        sdp_mid: Some("0".into()),
-        sdp_m_line_index: Some(0),
-        username_fragment: None,
-    };
-    assert_eq!(refused(&mut v1, &room, candidate).await, ErrorCode::InvalidSignal, "a candidate before any offer");
+    assert_eq!(
+        refused(&mut v1, &room, host_candidate()).await,
+        ErrorCode::InvalidSignal,
+        "a candidate before any offer"
+    );
     assert_eq!(refused(&mut seller, &room, Signal::Offer { sdp: "not sdp".into() }).await, ErrorCode::InvalidSignal);
     assert_eq!(refused(&mut seller, &room, Signal::RestartIce).await, ErrorCode::Forbidden);
 

@@ -109,3 +109,10 @@ export async function goLiveWithForm(seller: Page, form: GoLiveForm): Promise<st
   await expect(seller.getByRole('button', { name: 'End stream' })).toBeVisible();
   return new URL(seller.url()).pathname;
 }
+
+/** The decoded resolution in a watch page's stats panel, as `[width, height]` (`[0, 0]` before the first frame). */
+export async function resolution(page: Page): Promise<[number, number]> {
+  const text = (await page.getByTestId('resolution').textContent()) ?? '';
+  const m = text.match(/^(\d+)×(\d+)$/);
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}

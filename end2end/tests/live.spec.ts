@@ -1,5 +1,5 @@
 import { type Browser, type Page } from '@playwright/test';
-import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
+import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, resolution, signUp, uniqueName } from './helpers';
 
 // Issues #3 and #9: a seller goes live; shoppers already on /live see the stream appear without reload,
 // open it and get playing video over real RTCPeerConnections; the seller sees the viewer count; one shopper
@@ -94,7 +94,7 @@ test('a seller goes live, three shoppers watch, one comes back, and everyone see
     const [cw, ch] = await camera.evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight]);
     for (const watch of watchers) {
       await expect
-        .poll(async () => Number(((await watch.getByTestId('resolution').textContent()) ?? '').split('×')[0]), { timeout: 30_000 })
+        .poll(async () => (await resolution(watch))[0], { timeout: 30_000 })
         .toBeGreaterThanOrEqual(cw / 2);
     }
     const streamId = watchers[0].url().split('/').pop();

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { type Page } from '@playwright/test';
-import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, signUp, uniqueName } from './helpers';
+import { expect, test, expectSignedInAs, goLiveWithForm, gotoHydrated, resolution, signUp, uniqueName } from './helpers';
 
 // Issue #9, point 4: through the forwarding unit a shopper gets the simulcast layer its bandwidth allows and
 // moves down and back up without the video stopping. The shopper's downlink is squeezed with an nftables
@@ -62,13 +62,6 @@ function unthrottle(): void {
   } catch {
     // not there
   }
-}
-
-/** The decoded resolution in the shopper's stats panel, as `[width, height]`. */
-async function resolution(page: Page): Promise<[number, number]> {
-  const text = (await page.getByTestId('resolution').textContent()) ?? '';
-  const m = text.match(/^(\d+)×(\d+)$/);
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
 
 /** The video's clock advances by more than a second over a few seconds: it plays, it is not frozen. */
